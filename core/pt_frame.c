@@ -8,7 +8,7 @@
 #include "pt_err.h"
 #include "pt_noise.h"
 
-/* HKDF label for the frame keys (PROTOCOL.md §6.4). */
+/* HKDF label for the frame keys (PROTOCOL.md §5.9). */
 static const char FRAME_KEY_LABEL[] = "phantom-tunnel frame keys";
 
 const char *pt_wire_err_name(uint32_t code)
@@ -171,8 +171,9 @@ int pt_frame_seal_raw(pt_frame_dir *d, uint8_t *buf, size_t cap, size_t *wire_le
     if (total > cap) {
         return PT_ERR_NOBUFS;
     }
-    if (d->n == UINT64_MAX) {
-        return PT_ERR_NONCE_EXHAUSTED; /* 2^64-1 is Rekey's nonce */
+    if (d->n >= UINT64_MAX - 1) {
+        /* Sending frame 2^64-2 would bring n to 2^64-1, Rekey's nonce. */
+        return PT_ERR_NONCE_EXHAUSTED;
     }
 
     uint8_t *pl = buf + PT_FRAME_PAYLOAD_OFFSET;
@@ -264,7 +265,10 @@ static int check_frame(const pt_frame_hdr *h, const uint8_t *payload)
         if (plen != 4) {
             return PT_ERR_PROTO;
         }
-        return pt_frame_window_increment(payload) != 0 ? PT_ERR_OK : PT_ERR_PROTO;
+        {
+            uint32_t inc = pt_frame_window_increment(payload);
+            return (inc != 0 && inc <= 0x7fffffffu) ? PT_ERR_OK : PT_ERR_PROTO;
+        }
     case PT_FRAME_PING:
     case PT_FRAME_PONG:
         return (sid == 0 && plen == 8) ? PT_ERR_OK : PT_ERR_PROTO;
@@ -309,7 +313,7 @@ int pt_frame_open(pt_frame_opener *o, uint8_t *buf, size_t len, size_t *consumed
     if (len < total) {
         return PT_ERR_AGAIN;
     }
-    if (d->n == UINT64_MAX) {
+    if (d->n >= UINT64_MAX - 1) {
         return PT_ERR_NONCE_EXHAUSTED;
     }
 

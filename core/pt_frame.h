@@ -127,7 +127,7 @@ typedef struct pt_frame_dir {
 } pt_frame_dir;
 
 /* pt_frame_dir_init derives K_data and K_len from one Noise split key |k|
- * (PROTOCOL.md §6.4): (K_data, K_len) = HKDF-SHA256(ck = k, ikm =
+ * (PROTOCOL.md §5.9): (K_data, K_len) = HKDF-SHA256(ck = k, ikm =
  * "phantom-tunnel frame keys"). |k| is borrowed; the caller wipes it. */
 int pt_frame_dir_init(pt_frame_dir *d, pt_aead_backend backend, const uint8_t k[32]);
 

@@ -173,6 +173,8 @@ static int derive_keys(pt_hs *hs, pt_hs_keys *keys, pt_aead_backend backend)
 {
     uint8_t ks[32], kr[32];
     int rc = pt_noise_handshake_split(&hs->noise, ks, kr, NULL, NULL);
+    /* The handshake state could re-derive k1/k2: wipe it now (§5.9). */
+    pt_noise_handshake_cleanup(&hs->noise);
     if (rc == PT_ERR_OK) {
         memset(keys, 0, sizeof(*keys));
         rc = pt_frame_dir_init(&keys->tx, backend, ks);
