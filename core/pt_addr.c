@@ -1,6 +1,7 @@
 /* pt_addr.c — STREAM_OPEN address codec; see pt_addr.h. */
 #include "pt_addr.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -101,16 +102,18 @@ int pt_addr_set_domain(pt_addr *a, const char *host, uint16_t port)
 
 void pt_addr_format(const pt_addr *a, char *out, size_t cap)
 {
-    const uint8_t *v6 = a->u.ipv6;
+    char ip[INET6_ADDRSTRLEN];
     switch (a->type) {
     case PT_ADDR_IPV4:
         snprintf(out, cap, "%u.%u.%u.%u:%u", a->u.ipv4[0], a->u.ipv4[1], a->u.ipv4[2],
                  a->u.ipv4[3], a->port);
         break;
     case PT_ADDR_IPV6:
-        snprintf(out, cap, "[%x:%x:%x:%x:%x:%x:%x:%x]:%u", v6[0] << 8 | v6[1], v6[2] << 8 | v6[3],
-                 v6[4] << 8 | v6[5], v6[6] << 8 | v6[7], v6[8] << 8 | v6[9], v6[10] << 8 | v6[11],
-                 v6[12] << 8 | v6[13], v6[14] << 8 | v6[15], a->port);
+        /* inet_ntop gives the RFC 5952 text ("::1"); it only formats. */
+        if (!inet_ntop(AF_INET6, a->u.ipv6, ip, sizeof(ip))) {
+            snprintf(ip, sizeof(ip), "?");
+        }
+        snprintf(out, cap, "[%s]:%u", ip, a->port);
         break;
     case PT_ADDR_DOMAIN:
         snprintf(out, cap, "%s:%u", a->u.domain, a->port);

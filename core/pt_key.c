@@ -25,6 +25,17 @@ int pt_key_from_base64(uint8_t key[PT_KEY_LEN], const char *s, size_t len)
     if (len != PT_KEY_B64_LEN) {
         return PT_ERR_INVAL;
     }
+    /* libsodium 1.0.18's decoder takes bytes 0x80-0xff as '/' (it reads
+     * them as signed chars): check the alphabet ourselves first, so one key
+     * has exactly one spelling and a stray byte is an error, not a new key. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        int ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                 ch == '+' || ch == '/' || (ch == '=' && i == len - 1);
+        if (!ok) {
+            return PT_ERR_INVAL;
+        }
+    }
     size_t bin_len = 0;
     const char *end = NULL;
     uint8_t tmp[PT_KEY_LEN + 2];

@@ -13,7 +13,7 @@
 void pt_key_to_base64(char out[PT_KEY_B64_LEN + 1], const uint8_t key[PT_KEY_LEN]);
 
 /* pt_key_from_base64 decodes exactly one key from |s| (|len| bytes;
- * surrounding ASCII white space is ignored). Returns PT_ERR_OK or
+ * surrounding spaces, tabs, CR and LF are ignored). Returns PT_ERR_OK or
  * PT_ERR_INVAL (wrong length, bad character, non-canonical padding). */
 int pt_key_from_base64(uint8_t key[PT_KEY_LEN], const char *s, size_t len);
 
