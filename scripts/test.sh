@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# test.sh — README command (2): install what is needed, build with
+# ASan+UBSan and -Werror, and run every test through ctest; then a short
+# fuzzing pass. Exits non-zero if anything fails. CI runs this (.ci/run).
+#
+#   scripts/test.sh                 everything
+#   PT_FUZZ_SECONDS=0 scripts/test.sh   skip the fuzzing pass
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+build=build-test
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPT_SANITIZE=ON -DPT_WERROR=ON >/dev/null
+cmake --build "$build" -j"$(nproc)"
+
+# Sanitizers: fail on the first report; leaks are errors.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+(cd "$build" && ctest --output-on-failure -j"$(nproc)" --timeout 600)
+
+fuzz_seconds="${PT_FUZZ_SECONDS:-20}"
+if [ "$fuzz_seconds" != "0" ]; then
+    bash scripts/fuzz.sh "$fuzz_seconds"
+fi
+echo "test.sh: all tests passed"
