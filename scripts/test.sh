@@ -19,6 +19,10 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 (cd "$build" && ctest --output-on-failure -j"$(nproc)" --timeout 600)
 
+# What the known-answer tests counted (ctest keeps their output in its log).
+echo "==== known-answer tests ===="
+grep -hE '^(noise vectors|vectors|cli):' "$build/Testing/Temporary/LastTest.log" || true
+
 fuzz_seconds="${PT_FUZZ_SECONDS:-20}"
 if [ "$fuzz_seconds" != "0" ]; then
     bash scripts/fuzz.sh "$fuzz_seconds"
