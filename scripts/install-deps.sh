@@ -23,6 +23,8 @@ PKGS=(
     libsodium-dev libuv1-dev libcmocka-dev libjansson-dev
     libnghttp2-dev libwslay-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev
     python3 curl
+    libbrotli-dev                        # TLS certificate compression (RFC 8879), pt_tls.c
+    tshark openssl iproute2              # programs for the fingerprint test (capture_ja4.py); nothing links them
 )
 BSSL_VERSION_PREFIX="14."
 
@@ -44,6 +46,7 @@ if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.
         $SUDO tee /etc/apt/sources.list.d/phantom-tunnel-backports.list >/dev/null
 fi
 $SUDO apt-get update -q
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections  # tshark: no prompt
 $SUDO apt-get install -y -q --no-install-recommends "${PKGS[@]}"
 $SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports android-libboringssl-dev
 echo "$want" | $SUDO tee "$stamp" >/dev/null
