@@ -47,7 +47,7 @@
 
 /* Defaults when a setting is absent, and the largest values allowed. */
 #define PT_DEFAULT_STREAM_WINDOW 262144u
-#define PT_DEFAULT_CONN_WINDOW 262144u
+#define PT_DEFAULT_CONN_WINDOW 16777216u /* > stream window: see PROTOCOL.md §8.1 */
 #define PT_DEFAULT_MAX_STREAMS 1024u
 #define PT_MAX_STREAM_WINDOW 16777215u
 #define PT_MAX_CONN_WINDOW 0x7fffffffu

@@ -41,7 +41,7 @@ static size_t client_msg1(pt_hs *c, const keys *k, uint8_t transport, size_t noi
     pt_hs_payload p;
     size_t n = 0;
     make_payload(&p, 1700000000);
-    p.settings.conn_window = 16u << 20;
+    p.settings.conn_window = 8u << 20; /* not the default: sent as a TLV */
     assert_int_equal(pt_hs_client_create(c, out, cap, &n, k->c_priv, k->s_pub, transport, &p,
                                          noise_len, NULL, NULL),
                      PT_ERR_OK);
@@ -68,7 +68,7 @@ static void test_full_exchange_and_frames(void **state)
     assert_memory_equal(got_pub, k.c_pub, 32);
     assert_int_equal(cp.version, 1);
     assert_int_equal(cp.timestamp, 1700000000);
-    assert_int_equal(cp.settings.conn_window, 16u << 20);
+    assert_int_equal(cp.settings.conn_window, 8u << 20);
     assert_int_equal(cp.settings.stream_window, PT_DEFAULT_STREAM_WINDOW);
 
     pt_hs_payload rp;

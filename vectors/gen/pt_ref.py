@@ -456,7 +456,7 @@ MSG_MAX = 4096
 
 TLV_PADDING, TLV_STREAM_WINDOW, TLV_CONN_WINDOW, TLV_MAX_STREAMS = 0, 1, 2, 3
 FLAG_PADDING = 0x01
-DEFAULT_SETTINGS = {"stream_window": 262144, "conn_window": 262144, "max_streams": 1024}
+DEFAULT_SETTINGS = {"stream_window": 262144, "conn_window": 16777216, "max_streams": 1024}
 SETTING_TLVS = [  # (type, name, min, max) — §5.4 table
     (TLV_STREAM_WINDOW, "stream_window", 1, 16777215),
     (TLV_CONN_WINDOW, "conn_window", 1, 0x7FFFFFFF),
