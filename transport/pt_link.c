@@ -253,6 +253,36 @@ static int go_up(pt_link *l, pt_hs_keys *keys, const pt_hs_settings *peer, const
 
 /* ---- handshake ------------------------------------------------------------- */
 
+/* Server: the connection is not ours. Hand the transport and every byte
+ * read so far — |l->in| then |extra| — to the decoy, and end the link. */
+static void to_decoy(pt_link *l, const uint8_t *extra, size_t extra_len)
+{
+    pt_transport *t = l->t;
+    uint8_t *all = NULL;
+    const uint8_t *bytes = l->in;
+    size_t len = l->in_len;
+    if (extra_len) {
+        all = malloc(l->in_len + extra_len);
+        if (all) {
+            memcpy(all, l->in, l->in_len);
+            memcpy(all + l->in_len, extra, extra_len);
+            bytes = all;
+            len += extra_len;
+        }
+    }
+    l->t = NULL;
+    t->on_read = NULL;
+    t->on_eof = NULL;
+    pt_transport_read_stop(t);
+    if (l->cb.on_decoy && (all || !extra_len)) {
+        l->cb.on_decoy(t, bytes, len, l->user);
+    } else {
+        pt_transport_close(t, NULL);
+    }
+    free(all);
+    teardown(l, PT_ERR_HANDSHAKE);
+}
+
 static void on_hs_timeout(uv_timer_t *h)
 {
     pt_link *l = h->data;
@@ -261,17 +291,7 @@ static void on_hs_timeout(uv_timer_t *h)
     } else if (l->state == LINK_HS_SERVER) {
         /* Silence is not a valid first message: the decoy's own timeouts
          * apply from here (PROTOCOL.md §5.8). */
-        pt_transport *t = l->t;
-        l->t = NULL;
-        t->on_read = NULL;
-        t->on_eof = NULL;
-        pt_transport_read_stop(t);
-        if (l->cb.on_decoy) {
-            l->cb.on_decoy(t, l->in, l->in_len, l->user);
-        } else {
-            pt_transport_close(t, NULL);
-        }
-        teardown(l, PT_ERR_HANDSHAKE);
+        to_decoy(l, NULL, 0);
     }
 }
 
@@ -289,7 +309,7 @@ static void hs_on_eof(pt_transport *t, int err)
     (void)err;
     pt_link *l = t->data;
     if (l->state == LINK_HS_SERVER) {
-        on_hs_timeout(&l->timer); /* what arrived (maybe nothing) meets the decoy */
+        to_decoy(l, NULL, 0); /* what arrived (maybe nothing) meets the decoy */
         return;
     }
     teardown(l, PT_ERR_IO);
@@ -365,8 +385,9 @@ static void server_on_read(pt_transport *t, const uint8_t *data, size_t len)
     memcpy(l->in + l->in_len, data, take);
     l->in_len += take;
     if (take < len) {
-        /* More than any first message: not ours. The decoy gets it all. */
-        on_hs_timeout(&l->timer);
+        /* More than any first message: not ours. The decoy gets it all,
+         * including what did not fit in |in|. */
+        to_decoy(l, data + take, len - take);
         return;
     }
 
@@ -386,7 +407,7 @@ static void server_on_read(pt_transport *t, const uint8_t *data, size_t len)
         ok = pt_replay_check_and_add(l->cfg.replay, l->in + 2, (uint64_t)time(NULL)) == PT_ERR_OK;
     }
     if (!ok) {
-        on_hs_timeout(&l->timer);
+        to_decoy(l, NULL, 0);
         return;
     }
     memcpy(l->peer_key, client_pub, 32);

@@ -40,7 +40,7 @@ typedef struct side {
     int n_streams, closed, up, down, down_err;
     int decoys;
     size_t decoy_len;
-    uint8_t decoy_bytes[8192];
+    uint8_t decoy_bytes[16384];
 } side;
 
 static struct {
@@ -322,7 +322,7 @@ static void test_streams_over_tcp(void **state)
 
 /* ---- first-message decisions ------------------------------------------------ */
 
-static uint8_t raw_bytes[4096];
+static uint8_t raw_bytes[16384];
 static size_t raw_len;
 static int raw_eof;
 static void raw_read(pt_transport *t, const uint8_t *d, size_t n)
@@ -369,6 +369,19 @@ static void test_random_bytes_reach_decoy(void **state)
     run_raw_probe();
     assert_int_equal(g.server.decoy_len, raw_len);
     assert_memory_equal(g.server.decoy_bytes, raw_bytes, raw_len);
+}
+
+/* More than the largest first message in one read (here, over TCP): the
+ * decoy still gets every byte, not just the first PT_HS_MSG_MAX + 2. */
+static void test_long_first_read_reaches_decoy_whole(void **state)
+{
+    (void)state;
+    raw_len = 9000;
+    memset(raw_bytes, 'A', raw_len);
+    memcpy(raw_bytes, "GET /", 5);
+    run_raw_probe();
+    assert_true(g.server.decoy_len >= PT_HS_MSG_MAX + 2); /* beyond one message */
+    assert_memory_equal(g.server.decoy_bytes, raw_bytes, g.server.decoy_len);
 }
 
 static void test_http_request_reaches_decoy(void **state)
@@ -449,6 +462,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_streams_over_tcp, setup, teardown_g),
         cmocka_unit_test_setup_teardown(test_random_bytes_reach_decoy, setup, teardown_g),
         cmocka_unit_test_setup_teardown(test_http_request_reaches_decoy, setup, teardown_g),
+        cmocka_unit_test_setup_teardown(test_long_first_read_reaches_decoy_whole, setup,
+                                        teardown_g),
         cmocka_unit_test_setup_teardown(test_silence_reaches_decoy_after_timeout, setup, teardown_g),
         cmocka_unit_test_setup_teardown(test_unknown_key_reaches_decoy, setup, teardown_g),
         cmocka_unit_test_setup_teardown(test_replayed_first_message_reaches_decoy, setup,
