@@ -25,6 +25,8 @@ PKGS=(
     python3 curl
     libbrotli-dev                        # TLS certificate compression (RFC 8879), pt_tls.c
     tshark openssl iproute2              # programs for the fingerprint test (capture_ja4.py); nothing links them
+    nginx                                # the reference web server of the probe suite (tests/probe/run_probes.py starts its own on loopback)
+    zlib1g-dev                           # gzip like nginx in the decoy web server (obfs/pt_decoy_http.c)
 )
 BSSL_VERSION_PREFIX="14."
 
@@ -47,7 +49,17 @@ if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.
 fi
 $SUDO apt-get update -q
 echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections  # tshark: no prompt
+# nginx's postinst starts the service on port 80; in a container without an
+# init system invoke-rc.d skips or fails that start, which must not fail the
+# install: let policy-rc.d refuse service starts during it.
+policy_rc=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    policy_rc=/usr/sbin/policy-rc.d
+fi
 $SUDO apt-get install -y -q --no-install-recommends "${PKGS[@]}"
 $SUDO apt-get install -y -q --no-install-recommends -t bookworm-backports android-libboringssl-dev
+if [ -n "$policy_rc" ]; then $SUDO rm -f "$policy_rc"; fi
 echo "$want" | $SUDO tee "$stamp" >/dev/null
 echo "install-deps: done"

@@ -219,6 +219,9 @@ struct tls_conn {
     int idle_inited;
 
     char *server_name;
+    pt_tls_raw_cb raw_cb; /* server: first byte not a handshake record */
+    void *raw_arg;
+    int got_input;
     char errstr[TLS_ERRSTR_LEN];
     uint8_t stage[TLS_RECORD_MAX]; /* write coalescing */
     uint8_t rbuf[TLS_RECORD_MAX];  /* one record's plaintext */
@@ -411,6 +414,9 @@ static int flush_out(tls_conn *c, tls_wreq *users)
     if (c->out_len == 0 && !users) {
         return 0;
     }
+    if (!c->lower) {
+        return UV_EPIPE; /* handed to a raw fallback */
+    }
     tls_lreq *lr = malloc(sizeof(*lr));
     if (!lr) {
         return UV_ENOMEM;
@@ -439,6 +445,9 @@ static void pump(tls_conn *c);
 
 static void update_lower_reading(tls_conn *c)
 {
+    if (!c->lower) {
+        return;
+    }
     int want = !c->closing && c->state != TLS_FAILED && !c->eof_reported && !c->lower_eof &&
                (c->state == TLS_HANDSHAKE || c->user_reading || SSL_in_init(c->ssl));
     if (want && !c->lower_reading) {
@@ -600,6 +609,14 @@ static void handshake_complete(tls_conn *c)
     set_state(c, TLS_OPEN);
     c->hs_reported = 1;
     c->hs_ok = 1;
+    if (c->is_server && SSL_version(c->ssl) == TLS1_3_VERSION) {
+        /* BoringSSL holds its NewSessionTickets back until the first write;
+         * OpenSSL (nginx) sends them right after the client's Finished, and
+         * a prober sees the difference. An empty write sends them now. */
+        if (SSL_write(c->ssl, "", 0) < 0) {
+            ERR_clear_error();
+        }
+    }
     /* Writes made during the handshake follow the Finished in one write. */
     tls_wreq *users = c->queue_head;
     c->queue_head = c->queue_tail = NULL;
@@ -754,11 +771,44 @@ static void arm_idle(tls_conn *c)
 
 /* ---- lower transport callbacks ---------------------------------------------------- */
 
+/* The first bytes are not TLS: give the lower transport away. */
+static void raw_fallback(tls_conn *c, pt_transport *lower, const uint8_t *data, size_t len)
+{
+    lower->on_read = NULL;
+    lower->on_eof = NULL;
+    lower->data = NULL;
+    pt_transport_read_stop(lower);
+    c->lower = NULL;
+    c->lower_reading = 0;
+    set_errstr(c, "not a TLS handshake record");
+    set_state(c, TLS_FAILED);
+    c->err = UV_EPROTO;
+    c->hs_reported = 1;
+    c->eof_reported = 1;
+    c->raw_cb(&c->t, lower, data, len, c->raw_arg);
+}
+
 static void lower_on_read(pt_transport *lower, const uint8_t *data, size_t len)
 {
     tls_conn *c = lower->data;
     if (c->closing || c->state == TLS_FAILED || c->eof_reported) {
         return;
+    }
+    if (!c->got_input && len > 0) {
+        c->got_input = 1;
+        /* Not a handshake record; or what OpenSSL (nginx) answers with
+         * other alerts than BoringSSL would: a handshake record whose first
+         * message is not a ClientHello (unexpected_message), a TLS 1.0/1.1
+         * ClientHello (internal_error: no protocols at OpenSSL 3's security
+         * level). The owner answers those. */
+        if (c->is_server && c->raw_cb &&
+            (data[0] != 0x16 ||
+             (len >= 9 && ((size_t)data[3] << 8 | data[4]) >= 4 && data[5] != 0x01) ||
+             (len >= 11 && data[5] == 0x01 && data[9] == 0x03 &&
+              (data[10] == 0x01 || data[10] == 0x02)))) {
+            raw_fallback(c, lower, data, len);
+            return;
+        }
     }
     if (c->in_len > 0) {
         /* Earlier bytes are still waiting: keep the order. */
@@ -960,15 +1010,17 @@ static void tls_close(pt_transport *t, pt_transport_close_cb cb)
     c->close_cb = cb;
     c->t.on_read = NULL;
     c->t.on_eof = NULL;
-    c->pending_closes = 2;
+    c->pending_closes = c->lower ? 2 : 1;
     uv_close((uv_handle_t *)&c->idle, on_idle_closed);
-    pt_transport_close(c->lower, on_lower_closed);
+    if (c->lower) {
+        pt_transport_close(c->lower, on_lower_closed);
+    }
 }
 
 static size_t tls_write_queue_size(const pt_transport *t)
 {
     const tls_conn *c = cconn_of(t);
-    return c->queued_bytes + c->out_len + pt_transport_write_queue_size(c->lower);
+    return c->queued_bytes + c->out_len + (c->lower ? pt_transport_write_queue_size(c->lower) : 0);
 }
 
 static const pt_transport_ops tls_ops = {
@@ -1515,6 +1567,15 @@ int pt_tls_server_new(pt_transport **out, pt_tls_server_ctx *sc, pt_transport *l
 /* ---- queries ---------------------------------------------------------------------- */
 
 int pt_tls_is_tls(const pt_transport *t) { return t && t->ops == &tls_ops; }
+
+void pt_tls_server_set_raw_fallback(pt_transport *t, pt_tls_raw_cb cb, void *arg)
+{
+    tls_conn *c = conn_of(t);
+    c->raw_cb = cb;
+    c->raw_arg = arg;
+}
+
+pt_transport *pt_tls_lower(pt_transport *t) { return conn_of(t)->lower; }
 
 int pt_tls_handshake_done(const pt_transport *t) { return cconn_of(t)->hs_ok; }
 

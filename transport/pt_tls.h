@@ -17,7 +17,9 @@
  * used once).
  *
  * Server: certificate chain and key from PEM files, TLS 1.2-1.3, ALPN chosen
- * as nginx does, session tickets, optional brotli certificate compression.
+ * as nginx does, session tickets (TLS 1.3: sent right after the client's
+ * Finished, as OpenSSL does), optional brotli certificate compression, and
+ * a raw fallback for first bytes that are not a TLS handshake (below).
  *
  * Contract, in addition to pt_transport.h:
  *  - The handshake starts when the transport is created. The handshake
@@ -156,6 +158,28 @@ void pt_tls_server_ctx_free(pt_tls_server_ctx *ctx);
  * libuv error. Takes ownership of |lower| on success only. */
 int pt_tls_server_new(pt_transport **out, pt_tls_server_ctx *ctx, pt_transport *lower,
                       pt_tls_handshake_cb cb, void *arg);
+
+/* Called, instead of the handshake, when the first bytes a server receives
+ * are not a TLS handshake BoringSSL should answer: the first byte is not
+ * 0x16 (plain HTTP on the TLS port, an SSLv2-format hello, noise), or the
+ * first read holds a record header and a whole message header whose type is
+ * not ClientHello, or a ClientHello of TLS 1.0/1.1 (OpenSSL, and so nginx,
+ * sends other alerts for these than BoringSSL would; the owner imitates
+ * them). The callee owns |lower| (its callbacks cleared, reading stopped)
+ * and gets the bytes read so far (borrowed for the call). The TLS transport
+ * |t| is finished: no handshake callback, no on_eof; the owner closes it
+ * (which no longer touches |lower|). */
+typedef void (*pt_tls_raw_cb)(pt_transport *t, pt_transport *lower, const uint8_t *data,
+                              size_t len, void *arg);
+
+/* pt_tls_server_set_raw_fallback installs |cb| on a server transport that
+ * has not received anything yet (call right after pt_tls_server_new). */
+void pt_tls_server_set_raw_fallback(pt_transport *t, pt_tls_raw_cb cb, void *arg);
+
+/* pt_tls_lower returns the transport under |t| (TCP in practice), NULL once
+ * handed to a raw fallback. For socket options (SO_LINGER) only: do not
+ * read or write it. */
+pt_transport *pt_tls_lower(pt_transport *t);
 
 /* ---- connection state (any role; |t| must be a TLS transport) -------------- */
 

@@ -1,0 +1,2445 @@
+/* pt_decoy_http.c — the decoy web server engine; see pt_decoy_http.h.
+ *
+ * The HTTP/1 parser is a byte-at-a-time state machine after nginx 1.22's
+ * ngx_http_parse_request_line / ngx_http_parse_header_line (src/http/
+ * ngx_http_parse.c), so it rejects at the same byte nginx does, and
+ * resumes where it stopped when more bytes arrive (linear in the input).
+ * Response headers, their order and the error pages are nginx's
+ * (ngx_http_header_filter_module.c, ngx_http_special_response.c), checked
+ * against the real thing by tests/probe/run_probes.py.
+ */
+#include "pt_decoy_http.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <sys/types.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "pt_err.h"
+
+/* nginx defaults: client_header_buffer_size 1k, large_client_header_buffers
+ * 4 8k. A request line or header line of 8 KiB or more cannot fit. */
+#define LARGE_BUF 8192
+#define HEAD_MAX (4 * LARGE_BUF)
+#define IN_MAX (HEAD_MAX + 16384 + 1024)
+/* Room beyond IN_MAX: wants_read turns 0 at IN_MAX, and one read (a TLS
+ * record, a libuv read of at most 64 KiB) already under way still fits. */
+#define IN_SLACK 65536
+/* Stop parsing pipelined requests while this much output waits. */
+#define OUT_HIGH (256u * 1024)
+#define OUT_MAX (64u << 20)
+
+typedef enum dstate {
+    D_HEAD, /* reading a request line and headers */
+    D_BODY, /* discarding a request body */
+    D_H2,   /* HTTP/2 session */
+    D_DONE, /* close decided; input ignored */
+} dstate;
+
+static const char *const kStateNames[] = {"HEAD", "BODY", "H2", "DONE"};
+
+#ifdef PT_DECOY_DEBUG
+#define DECOY_LOG(...) fprintf(stderr, "decoy: " __VA_ARGS__)
+#else
+#define DECOY_LOG(...) ((void)0)
+#endif
+
+/* Request-line states (ngx_http_parse_request_line). */
+enum {
+    RL_START = 0,
+    RL_METHOD,
+    RL_SP_BEFORE_URI,
+    RL_SCHEME,
+    RL_SCHEME_SLASH,
+    RL_SCHEME_SLASH2,
+    RL_HOST,
+    RL_URI,
+    RL_SP_AFTER_URI,
+    RL_H,
+    RL_HT,
+    RL_HTT,
+    RL_HTTP,
+    RL_MAJOR_FIRST,
+    RL_MAJOR,
+    RL_MINOR_FIRST,
+    RL_MINOR,
+    RL_SP_AFTER_VERSION,
+    RL_ALMOST_DONE,
+    RL_DONE,
+};
+
+/* Header-line states (ngx_http_parse_header_line, 1.21.1+ rules). */
+enum {
+    H_START = 0,
+    H_NAME,
+    H_SP_BEFORE_VALUE,
+    H_VALUE,
+    H_SP_AFTER_VALUE,
+    H_ALMOST_DONE,
+    H_HEADERS_ALMOST_DONE,
+};
+
+enum { M_GET = 1, M_HEAD, M_POST, M_TRACE, M_OTHER };
+
+typedef struct span {
+    size_t off, len;
+} span;
+
+typedef struct h2_stream {
+    struct h2_stream *next;
+    int32_t id;
+    int method; /* M_* */
+    char path[LARGE_BUF];
+    size_t path_len;
+    char range[256], inm[256], ims[64], if_range[128], ae[256];
+    size_t range_len, inm_len, ims_len, if_range_len, ae_len;
+    int has_range, has_inm, has_ims, has_if_range, has_ae, bad;
+    uint8_t *body;
+    size_t body_len, body_off;
+} h2_stream;
+
+struct pt_decoy {
+    pt_decoy_config cfg;
+    const pt_decoy_site *site;
+    pt_decoy_proto proto;
+    dstate state;
+    pt_decoy_close close_how;
+    uint64_t deadline;
+    int quiet_timeout; /* timing out now is nginx's c->timedout close */
+    int64_t unix_now;
+
+    /* input not yet consumed; |pos| is where the parser stands */
+    uint8_t *in;
+    size_t in_len, pos;
+    size_t req_start; /* first byte of this request (after leading CRLFs) */
+    int first_request;
+    int got_request_bytes; /* this request has started */
+
+    /* request line */
+    int rl;
+    span method, uri, host_in_uri;
+    int m;
+    int major, minor;
+    int http09;
+    /* header lines */
+    int hs;
+    size_t line_start, name_end, value_start, value_end;
+    int invalid_header;
+    /* headers that matter */
+    span host, connection, te, range, ims, inm, if_range, accept_encoding;
+    int has_host, has_cl, has_te, has_range, has_ims, has_inm, has_if_range, has_ae, has_via;
+    int gzip_ok; /* this request may get a gzipped answer (nginx `gzip on`) */
+    uint64_t content_length;
+
+    /* body discard */
+    uint64_t body_left;
+    int chunked;
+    int ch_state;
+    uint64_t ch_size;
+    int keepalive;
+
+    /* output */
+    uint8_t *out;
+    size_t out_len, out_off, out_cap;
+
+    /* HTTP/2 */
+    nghttp2_session *h2;
+    h2_stream *streams;
+    int h2_goaway_sent;
+    int h2_had_stream;
+};
+
+/* nginx's ngx_next_temp_number: one counter per process (one loop). */
+static uint64_t g_multipart_counter;
+
+static void set_state(pt_decoy *d, dstate s)
+{
+    DECOY_LOG("%p %s -> %s\n", (void *)d, kStateNames[d->state], kStateNames[s]);
+    (void)kStateNames;
+    d->state = s;
+}
+
+void pt_decoy_config_default(pt_decoy_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->site = NULL;
+    cfg->server = "nginx/1.22.1";
+    cfg->port = 443;
+    cfg->client_header_timeout_ms = 60000;
+    cfg->keepalive_timeout_ms = 75000;
+    cfg->client_body_timeout_ms = 60000;
+}
+
+/* ---- output --------------------------------------------------------------- */
+
+static int out_reserve(pt_decoy *d, size_t add)
+{
+    if (d->out_off > 0 && d->out_off == d->out_len) {
+        d->out_off = d->out_len = 0;
+    }
+    size_t need = d->out_len + add;
+    if (need > OUT_MAX) {
+        return PT_ERR_NOMEM;
+    }
+    if (need <= d->out_cap) {
+        return PT_ERR_OK;
+    }
+    if (d->out_off > 0) {
+        memmove(d->out, d->out + d->out_off, d->out_len - d->out_off);
+        d->out_len -= d->out_off;
+        d->out_off = 0;
+        need = d->out_len + add;
+        if (need <= d->out_cap) {
+            return PT_ERR_OK;
+        }
+    }
+    size_t cap = d->out_cap ? d->out_cap : 4096;
+    while (cap < need) {
+        cap *= 2;
+    }
+    uint8_t *p = realloc(d->out, cap);
+    if (!p) {
+        return PT_ERR_NOMEM;
+    }
+    d->out = p;
+    d->out_cap = cap;
+    return PT_ERR_OK;
+}
+
+static int out_add(pt_decoy *d, const void *p, size_t n)
+{
+    if (n == 0) {
+        return PT_ERR_OK;
+    }
+    int rc = out_reserve(d, n);
+    if (rc != PT_ERR_OK) {
+        return rc;
+    }
+    memcpy(d->out + d->out_len, p, n);
+    d->out_len += n;
+    return PT_ERR_OK;
+}
+
+static int out_str(pt_decoy *d, const char *s)
+{
+    return out_add(d, s, strlen(s));
+}
+
+static int out_fmt(pt_decoy *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int out_fmt(pt_decoy *d, const char *fmt, ...)
+{
+    char buf[LARGE_BUF + 512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(buf)) {
+        return PT_ERR_NOBUFS;
+    }
+    return out_add(d, buf, (size_t)n);
+}
+
+static size_t out_pending(const pt_decoy *d)
+{
+    return d->out_len - d->out_off;
+}
+
+/* ---- dates, status lines, error pages ---------------------------------------- */
+
+static const char *const kWday[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char *const kMon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* RFC 1123 date as nginx writes it: "Sun, 22 Nov 2026 02:19:23 GMT". */
+static void http_date(char out[32], int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm)) {
+        memset(&tm, 0, sizeof(tm));
+    }
+    snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", kWday[tm.tm_wday % 7], tm.tm_mday,
+             kMon[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Parse an RFC 1123 date; -1 if not one. (nginx also takes RFC 850 and
+ * asctime; browsers send RFC 1123.) */
+static int64_t parse_http_date(const char *s, size_t n)
+{
+    char buf[64];
+    if (n >= sizeof(buf)) {
+        return -1;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char wd[4], mon[4], gmt[4];
+    int day, year, hh, mm, ss;
+    if (sscanf(buf, "%3s, %d %3s %d %d:%d:%d %3s", wd, &day, mon, &year, &hh, &mm, &ss, gmt) != 8) {
+        return -1;
+    }
+    int m = -1;
+    for (int i = 0; i < 12; i++) {
+        if (strcmp(mon, kMon[i]) == 0) {
+            m = i;
+        }
+    }
+    if (m < 0 || day < 1 || day > 31 || year < 1970 || hh > 23 || mm > 59 || ss > 59) {
+        return -1;
+    }
+    /* days from civil (Howard Hinnant) */
+    int y = year - (m < 2);
+    int64_t era = y / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 1 ? -2 : 10)) + 2) / 5 + day - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    return days * 86400 + hh * 3600 + mm * 60 + ss;
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200:
+        return "200 OK";
+    case 206:
+        return "206 Partial Content";
+    case 301:
+        return "301 Moved Permanently";
+    case 304:
+        return "304 Not Modified";
+    case 400:
+        return "400 Bad Request";
+    case 403:
+        return "403 Forbidden";
+    case 404:
+        return "404 Not Found";
+    case 405:
+        return "405 Not Allowed";
+    case 408:
+        return "408 Request Time-out";
+    case 413:
+        return "413 Request Entity Too Large";
+    case 414:
+        return "414 Request-URI Too Large";
+    case 416:
+        return "416 Requested Range Not Satisfiable";
+    case 494:
+        return "400 Bad Request";
+    case 497:
+        return "400 Bad Request";
+    case 500:
+        return "500 Internal Server Error";
+    case 501:
+        return "501 Not Implemented";
+    case 505:
+        return "505 HTTP Version Not Supported";
+    default:
+        return "500 Internal Server Error";
+    }
+}
+
+size_t pt_decoy_error_page(char *buf, size_t cap, const char *server, int status)
+{
+    const char *title = NULL, *extra = "";
+    switch (status) {
+    case 301:
+    case 400:
+    case 403:
+    case 404:
+    case 405:
+    case 408:
+    case 413:
+    case 414:
+    case 416:
+    case 500:
+    case 501:
+    case 505:
+        title = status_text(status);
+        break;
+    case 494:
+        title = "400 Request Header Or Cookie Too Large";
+        extra = "<center>Request Header Or Cookie Too Large</center>\r\n";
+        break;
+    case 497:
+        title = "400 The plain HTTP request was sent to HTTPS port";
+        extra = "<center>The plain HTTP request was sent to HTTPS port</center>\r\n";
+        break;
+    default:
+        return 0;
+    }
+    int n = snprintf(buf, cap,
+                     "<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n"
+                     "<center><h1>%s</h1></center>\r\n%s<hr><center>%s</center>\r\n"
+                     "</body>\r\n</html>\r\n",
+                     title, status_text(status), extra, server);
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+/* ---- responses (HTTP/1) --------------------------------------------------------- */
+
+typedef struct resp {
+    int status;
+    const char *ctype;
+    uint64_t clen;
+    int has_clen;
+    int64_t last_modified; /* -1: none */
+    const char *etag;      /* NULL: none */
+    int accept_ranges;
+    const char *location;
+    const char *content_range;
+    const uint8_t *body;
+    size_t body_len;
+    int header_only;
+} resp;
+
+static void resp_init(resp *r, int status)
+{
+    memset(r, 0, sizeof(*r));
+    r->status = status;
+    r->last_modified = -1;
+}
+
+/* ---- gzip (nginx `gzip on;` with Debian's defaults) -------------------------------- */
+
+/* ngx_http_gzip_accept_encoding: "gzip" as a token, not with q=0. */
+static int accepts_gzip(const uint8_t *v, size_t n)
+{
+    for (size_t i = 0; i + 4 <= n; i++) {
+        if (strncasecmp((const char *)v + i, "gzip", 4) != 0) {
+            continue;
+        }
+        if (i > 0 && v[i - 1] != ',' && v[i - 1] != ' ') {
+            continue;
+        }
+        size_t p = i + 4;
+        while (p < n && v[p] == ' ') {
+            p++;
+        }
+        if (p == n || v[p] == ',') {
+            return 1;
+        }
+        if (v[p] != ';') {
+            return 0;
+        }
+        p++;
+        while (p < n && v[p] == ' ') {
+            p++;
+        }
+        if (p + 2 > n || (v[p] | 0x20) != 'q' || v[p + 1] != '=') {
+            return 0;
+        }
+        p += 2;
+        /* q=0, q=0.0.. is "not acceptable"; anything above 0 is fine */
+        for (; p < n && v[p] != ',' && v[p] != ' '; p++) {
+            if (v[p] >= '1' && v[p] <= '9') {
+                return 1;
+            }
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* Would nginx gzip this response? gzip_types text/html, gzip_min_length
+ * 20, statuses 200/403/404, not for HEAD. */
+static int gzip_applies(int gzip_ok, int status, const char *ctype, size_t len, int header_only)
+{
+    return gzip_ok && !header_only && (status == 200 || status == 403 || status == 404) && ctype &&
+           strcmp(ctype, "text/html") == 0 && len >= 20;
+}
+
+/* Compress |in| as nginx's gzip filter does: level 1 (gzip_comp_level),
+ * zlib's gzip wrapper, the window and memory level shrunk to the size of
+ * the response (ngx_http_gzip_filter_memory). Same zlib, same bytes. */
+static uint8_t *gzip_compress(const uint8_t *in, size_t len, size_t *out_len)
+{
+    int wbits = 15, memlevel = 8;
+    /* signed, as nginx's off_t arithmetic: small bodies stop at wbits 9 */
+    while (wbits > 9 && (long long)len < (long long)(1 << (wbits - 1)) - 262) {
+        wbits--;
+        memlevel--;
+    }
+    if (memlevel < 1) {
+        memlevel = 1;
+    }
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, 1, Z_DEFLATED, wbits + 16, memlevel, Z_DEFAULT_STRATEGY) != Z_OK) {
+        return NULL;
+    }
+    uLong cap = deflateBound(&z, (uLong)len) + 32;
+    uint8_t *out = malloc(cap);
+    if (!out) {
+        deflateEnd(&z);
+        return NULL;
+    }
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    *out_len = cap - z.avail_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Header order of ngx_http_header_filter. */
+static int send_resp(pt_decoy *d, const resp *r)
+{
+    if (!d->http09 && gzip_applies(d->gzip_ok, r->status, r->ctype, r->body_len, r->header_only)) {
+        /* nginx: no Content-Length, no Accept-Ranges, chunked, a weak
+         * ETag, Content-Encoding last; the whole small body in one chunk. */
+        size_t zlen = 0;
+        uint8_t *z = gzip_compress(r->body, r->body_len, &zlen);
+        if (!z) {
+            return PT_ERR_NOMEM;
+        }
+        char date[32];
+        http_date(date, d->unix_now);
+        int rc = out_fmt(d, "HTTP/1.1 %s\r\nServer: %s\r\nDate: %s\r\nContent-Type: %s\r\n",
+                         status_text(r->status), d->cfg.server, date, r->ctype);
+        if (r->last_modified >= 0) {
+            char lm[32];
+            http_date(lm, r->last_modified);
+            rc |= out_fmt(d, "Last-Modified: %s\r\n", lm);
+        }
+        rc |= out_str(d, "Transfer-Encoding: chunked\r\n");
+        rc |= out_str(d, d->keepalive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+        if (r->etag) {
+            rc |= out_fmt(d, "ETag: %s%s\r\n", r->etag[0] == 'W' ? "" : "W/", r->etag);
+        }
+        rc |= out_str(d, "Content-Encoding: gzip\r\n\r\n");
+        rc |= out_fmt(d, "%zx\r\n", zlen);
+        rc |= out_add(d, z, zlen);
+        rc |= out_str(d, "\r\n0\r\n\r\n");
+        free(z);
+        return rc ? PT_ERR_NOMEM : PT_ERR_OK;
+    }
+    int rc = PT_ERR_OK;
+    if (d->http09) {
+        return r->header_only ? PT_ERR_OK : out_add(d, r->body, r->body_len);
+    }
+    char date[32];
+    http_date(date, d->unix_now);
+    rc |= out_fmt(d, "HTTP/1.1 %s\r\nServer: %s\r\nDate: %s\r\n", status_text(r->status),
+                  d->cfg.server, date);
+    if (r->ctype) {
+        rc |= out_fmt(d, "Content-Type: %s\r\n", r->ctype);
+    }
+    if (r->has_clen) {
+        rc |= out_fmt(d, "Content-Length: %llu\r\n", (unsigned long long)r->clen);
+    }
+    if (r->last_modified >= 0) {
+        char lm[32];
+        http_date(lm, r->last_modified);
+        rc |= out_fmt(d, "Last-Modified: %s\r\n", lm);
+    }
+    if (r->location) {
+        rc |= out_fmt(d, "Location: %s\r\n", r->location);
+    }
+    rc |= out_str(d, d->keepalive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+    if (r->etag) {
+        rc |= out_fmt(d, "ETag: %s\r\n", r->etag);
+    }
+    if (r->accept_ranges) {
+        rc |= out_str(d, "Accept-Ranges: bytes\r\n");
+    }
+    if (r->content_range) {
+        rc |= out_fmt(d, "Content-Range: %s\r\n", r->content_range);
+    }
+    rc |= out_str(d, "\r\n");
+    if (!r->header_only && r->body_len) {
+        rc |= out_add(d, r->body, r->body_len);
+    }
+    return rc ? PT_ERR_NOMEM : PT_ERR_OK;
+}
+
+/* An nginx built-in error page. */
+static int send_error(pt_decoy *d, int status, int header_only)
+{
+    char page[1024];
+    size_t n = pt_decoy_error_page(page, sizeof(page), d->cfg.server, status);
+    resp r;
+    resp_init(&r, status);
+    r.ctype = "text/html";
+    r.has_clen = 1;
+    r.clen = n;
+    r.body = (const uint8_t *)page;
+    r.body_len = n;
+    r.header_only = header_only;
+    return send_resp(d, &r);
+}
+
+/* ---- request-line parser ------------------------------------------------------------ */
+
+#define P_AGAIN 0
+#define P_DONE 1
+/* errors are HTTP status codes (> 1) */
+
+static int is_method_char(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') || c == '_' || c == '-';
+}
+
+static int parse_request_line(pt_decoy *d)
+{
+    while (d->pos < d->in_len) {
+        uint8_t ch = d->in[d->pos];
+        size_t p = d->pos++;
+        switch (d->rl) {
+        case RL_START:
+            if (ch == '\r' || ch == '\n') {
+                d->req_start = d->pos;
+                break;
+            }
+            if (!is_method_char(ch)) {
+                return 400;
+            }
+            d->method.off = p;
+            d->rl = RL_METHOD;
+            break;
+        case RL_METHOD:
+            if (ch == ' ') {
+                d->method.len = p - d->method.off;
+                d->rl = RL_SP_BEFORE_URI;
+                break;
+            }
+            if (!is_method_char(ch)) {
+                return 400;
+            }
+            break;
+        case RL_SP_BEFORE_URI:
+            if (ch == '/') {
+                d->uri.off = p;
+                d->rl = RL_URI;
+                break;
+            }
+            if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') {
+                d->rl = RL_SCHEME;
+                break;
+            }
+            if (ch == ' ') {
+                break;
+            }
+            return 400;
+        case RL_SCHEME:
+            if (((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') || (ch >= '0' && ch <= '9') ||
+                ch == '+' || ch == '-' || ch == '.') {
+                break;
+            }
+            if (ch == ':') {
+                d->rl = RL_SCHEME_SLASH;
+                break;
+            }
+            return 400;
+        case RL_SCHEME_SLASH:
+            if (ch != '/') {
+                return 400;
+            }
+            d->rl = RL_SCHEME_SLASH2;
+            break;
+        case RL_SCHEME_SLASH2:
+            if (ch != '/') {
+                return 400;
+            }
+            d->host_in_uri.off = d->pos;
+            d->rl = RL_HOST;
+            break;
+        case RL_HOST:
+            if (ch == '/') {
+                d->host_in_uri.len = p - d->host_in_uri.off;
+                d->uri.off = p;
+                d->rl = RL_URI;
+                break;
+            }
+            if (ch == ' ') {
+                d->host_in_uri.len = p - d->host_in_uri.off;
+                d->uri.off = d->uri.len = 0; /* "/" */
+                d->rl = RL_SP_AFTER_URI;
+                break;
+            }
+            if (isalnum(ch) || strchr(".-_~!$&'()*+,;=:[]@%", ch)) {
+                break;
+            }
+            return 400;
+        case RL_URI:
+            if (ch == ' ') {
+                d->uri.len = p - d->uri.off;
+                d->rl = RL_SP_AFTER_URI;
+                break;
+            }
+            if (ch == '\r' || ch == '\n') {
+                d->uri.len = p - d->uri.off;
+                d->http09 = 1;
+                d->major = 0;
+                d->minor = 9;
+                if (ch == '\n') {
+                    return P_DONE;
+                }
+                d->rl = RL_ALMOST_DONE;
+                break;
+            }
+            if (ch == '\0') {
+                return 400;
+            }
+            break;
+        case RL_SP_AFTER_URI:
+            if (ch == ' ') {
+                break;
+            }
+            if (ch == 'H') {
+                d->rl = RL_H;
+                break;
+            }
+            if (ch == '\r' || ch == '\n') {
+                d->http09 = 1;
+                d->major = 0;
+                d->minor = 9;
+                if (ch == '\n') {
+                    return P_DONE;
+                }
+                d->rl = RL_ALMOST_DONE;
+                break;
+            }
+            return 400;
+        case RL_H:
+        case RL_HT:
+        case RL_HTT:
+        case RL_HTTP: {
+            static const char want[] = "TTP/";
+            if (ch != (uint8_t)want[d->rl - RL_H]) {
+                return 400;
+            }
+            d->rl = d->rl == RL_HTTP ? RL_MAJOR_FIRST : d->rl + 1;
+            break;
+        }
+        case RL_MAJOR_FIRST:
+            if (ch < '1' || ch > '9') {
+                return 400;
+            }
+            d->major = ch - '0';
+            if (d->major > 1) {
+                return 505;
+            }
+            d->rl = RL_MAJOR;
+            break;
+        case RL_MAJOR:
+            if (ch == '.') {
+                d->rl = RL_MINOR_FIRST;
+                break;
+            }
+            if (ch < '0' || ch > '9') {
+                return 400;
+            }
+            d->major = d->major * 10 + (ch - '0');
+            if (d->major > 1) {
+                return 505;
+            }
+            break;
+        case RL_MINOR_FIRST:
+            if (ch < '0' || ch > '9') {
+                return 400;
+            }
+            d->minor = ch - '0';
+            d->rl = RL_MINOR;
+            break;
+        case RL_MINOR:
+            if (ch == '\r') {
+                d->rl = RL_ALMOST_DONE;
+                break;
+            }
+            if (ch == '\n') {
+                return P_DONE;
+            }
+            if (ch == ' ') {
+                d->rl = RL_SP_AFTER_VERSION;
+                break;
+            }
+            if (ch < '0' || ch > '9') {
+                return 400;
+            }
+            d->minor = d->minor * 10 + (ch - '0');
+            if (d->minor > 99) {
+                return 400;
+            }
+            break;
+        case RL_SP_AFTER_VERSION:
+            if (ch == ' ') {
+                break;
+            }
+            if (ch == '\r') {
+                d->rl = RL_ALMOST_DONE;
+                break;
+            }
+            if (ch == '\n') {
+                return P_DONE;
+            }
+            return 400;
+        case RL_ALMOST_DONE:
+            if (ch == '\n') {
+                return P_DONE;
+            }
+            return 400;
+        default:
+            return 400;
+        }
+    }
+    return P_AGAIN;
+}
+
+/* ---- header parser -------------------------------------------------------------------- */
+
+static int is_name_char(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+static int span_eq(const pt_decoy *d, span s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.len == n && strncasecmp((const char *)d->in + s.off, lit, n) == 0;
+}
+
+/* nginx's ngx_http_validate_host: 1 if valid. */
+static int valid_host(const uint8_t *h, size_t len)
+{
+    size_t host_len = len, dot_pos = (size_t)-2;
+    int state = 0; /* 0 usual, 1 literal, 2 rest */
+    for (size_t i = 0; i < len; i++) {
+        uint8_t ch = h[i];
+        switch (ch) {
+        case '.':
+            if (dot_pos == i - 1) {
+                return 0;
+            }
+            dot_pos = i;
+            break;
+        case ':':
+            if (state == 0) {
+                host_len = i;
+                state = 2;
+            }
+            break;
+        case '[':
+            if (i == 0) {
+                state = 1;
+            }
+            break;
+        case ']':
+            if (state == 1) {
+                host_len = i + 1;
+                state = 2;
+            }
+            break;
+        default:
+            if (ch == '/' || ch <= 0x20 || ch == 0x7f) {
+                return 0;
+            }
+            break;
+        }
+    }
+    if (host_len > 0 && dot_pos == host_len - 1) {
+        host_len--;
+    }
+    return host_len > 0;
+}
+
+/* A complete header line: remember what matters. Returns 0 or a status. */
+static int header_done(pt_decoy *d)
+{
+    if (d->invalid_header) {
+        return 0; /* ignore_invalid_headers on */
+    }
+    span name = {d->line_start, d->name_end - d->line_start};
+    span val = {d->value_start, d->value_end > d->value_start ? d->value_end - d->value_start : 0};
+    if (span_eq(d, name, "Host")) {
+        if (d->has_host) {
+            return 400; /* "client sent duplicate host header" */
+        }
+        if (!valid_host(d->in + val.off, val.len)) {
+            return 400;
+        }
+        d->has_host = 1;
+        d->host = val;
+    } else if (span_eq(d, name, "Connection")) {
+        d->connection = val;
+    } else if (span_eq(d, name, "Content-Length")) {
+        if (d->has_cl) {
+            return 400;
+        }
+        uint64_t v = 0;
+        if (val.len == 0 || val.len > 18) {
+            return 400;
+        }
+        for (size_t i = 0; i < val.len; i++) {
+            uint8_t c = d->in[val.off + i];
+            if (c < '0' || c > '9') {
+                return 400;
+            }
+            v = v * 10 + (c - '0');
+        }
+        d->has_cl = 1;
+        d->content_length = v;
+    } else if (span_eq(d, name, "Transfer-Encoding")) {
+        if (d->has_te) {
+            return 400;
+        }
+        d->has_te = 1;
+        d->te = val;
+    } else if (span_eq(d, name, "Range")) {
+        d->has_range = 1;
+        d->range = val;
+    } else if (span_eq(d, name, "If-Modified-Since")) {
+        d->has_ims = 1;
+        d->ims = val;
+    } else if (span_eq(d, name, "If-None-Match")) {
+        d->has_inm = 1;
+        d->inm = val;
+    } else if (span_eq(d, name, "Accept-Encoding")) {
+        d->has_ae = 1;
+        d->accept_encoding = val;
+    } else if (span_eq(d, name, "Via")) {
+        d->has_via = 1;
+    } else if (span_eq(d, name, "If-Range")) {
+        d->has_if_range = 1;
+        d->if_range = val;
+    }
+    return 0;
+}
+
+static int parse_headers(pt_decoy *d)
+{
+    while (d->pos < d->in_len) {
+        uint8_t ch = d->in[d->pos];
+        size_t p = d->pos++;
+        int rc;
+        switch (d->hs) {
+        case H_START:
+            d->line_start = p;
+            d->invalid_header = 0;
+            if (ch == '\r') {
+                d->hs = H_HEADERS_ALMOST_DONE;
+                break;
+            }
+            if (ch == '\n') {
+                return P_DONE;
+            }
+            d->hs = H_NAME;
+            if (is_name_char(ch)) {
+                break;
+            }
+            if (ch <= 0x20 || ch == 0x7f || ch == ':') {
+                return 400;
+            }
+            d->invalid_header = 1; /* '_' and others: ignored */
+            break;
+        case H_NAME:
+            if (is_name_char(ch)) {
+                break;
+            }
+            if (ch == ':') {
+                d->name_end = p;
+                d->value_start = d->value_end = d->pos;
+                d->hs = H_SP_BEFORE_VALUE;
+                break;
+            }
+            if (ch == '\r' || ch == '\n') {
+                d->name_end = d->value_start = d->value_end = p;
+                if (ch == '\n') {
+                    if ((rc = header_done(d)) != 0) {
+                        return rc;
+                    }
+                    d->hs = H_START;
+                } else {
+                    d->hs = H_ALMOST_DONE;
+                }
+                break;
+            }
+            if (ch <= 0x20 || ch == 0x7f) {
+                return 400;
+            }
+            d->invalid_header = 1;
+            break;
+        case H_SP_BEFORE_VALUE:
+        case H_VALUE:
+        case H_SP_AFTER_VALUE:
+            if (ch == '\0') {
+                return 400;
+            }
+            if (ch == '\r' || ch == '\n') {
+                if (d->hs == H_SP_BEFORE_VALUE) {
+                    d->value_start = d->value_end = p;
+                }
+                if (ch == '\n') {
+                    if ((rc = header_done(d)) != 0) {
+                        return rc;
+                    }
+                    d->hs = H_START;
+                } else {
+                    d->hs = H_ALMOST_DONE;
+                }
+                break;
+            }
+            if (ch == ' ') {
+                if (d->hs == H_VALUE) {
+                    d->hs = H_SP_AFTER_VALUE;
+                }
+                break;
+            }
+            if (d->hs == H_SP_BEFORE_VALUE) {
+                d->value_start = p;
+            }
+            d->value_end = d->pos;
+            d->hs = H_VALUE;
+            break;
+        case H_ALMOST_DONE:
+            if (ch == '\n') {
+                if ((rc = header_done(d)) != 0) {
+                    return rc;
+                }
+                d->hs = H_START;
+                break;
+            }
+            if (ch == '\r') {
+                break;
+            }
+            return 400;
+        case H_HEADERS_ALMOST_DONE:
+            if (ch == '\n') {
+                return P_DONE;
+            }
+            return 400;
+        default:
+            return 400;
+        }
+        /* large_client_header_buffers: one line must fit 8 KiB. */
+        if (d->pos - d->line_start >= LARGE_BUF) {
+            return 494;
+        }
+    }
+    return P_AGAIN;
+}
+
+/* ---- URI normalisation (ngx_http_parse_complex_uri, simplified) ---------------------------- */
+
+static int hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
+}
+
+/* Decode and normalise |uri| (path part only) into |out|: merge slashes,
+ * resolve "." and "..". Returns 0, or 400 for what nginx rejects (bad
+ * escapes, NUL, ".." above the root). |*args| receives the query offset. */
+static int normalize_uri(const uint8_t *uri, size_t len, char *out, size_t cap, size_t *out_len,
+                         size_t *args_off)
+{
+    size_t n = 0;
+    *args_off = len;
+    if (len == 0) {
+        out[n++] = '/';
+        *out_len = n;
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = uri[i];
+        if (c == '?') {
+            *args_off = i + 1;
+            break;
+        }
+        if (c == '#') {
+            break;
+        }
+        if (c == '%') {
+            if (i + 2 >= len) {
+                return 400;
+            }
+            int h = hexval(uri[i + 1]), l = hexval(uri[i + 2]);
+            if (h < 0 || l < 0) {
+                return 400;
+            }
+            c = (uint8_t)(h * 16 + l);
+            i += 2;
+            if (c == '\0') {
+                return 400;
+            }
+        }
+        if (n + 1 >= cap) {
+            return 414;
+        }
+        if (c == '/' && n > 0 && out[n - 1] == '/') {
+            continue; /* merge_slashes on */
+        }
+        out[n++] = (char)c;
+        /* "/./" and "/../" as soon as they are complete */
+        if (c == '/' && n >= 3 && out[n - 2] == '.' && out[n - 3] == '/') {
+            n -= 2;
+        } else if (c == '/' && n >= 4 && out[n - 2] == '.' && out[n - 3] == '.' &&
+                   out[n - 4] == '/') {
+            if (n == 4) {
+                return 400; /* above the root */
+            }
+            n -= 4;
+            while (n > 0 && out[n - 1] != '/') {
+                n--;
+            }
+        }
+    }
+    /* trailing "/." and "/.." */
+    if (n >= 2 && out[n - 1] == '.' && out[n - 2] == '/') {
+        n -= 1;
+    } else if (n >= 3 && out[n - 1] == '.' && out[n - 2] == '.' && out[n - 3] == '/') {
+        if (n == 3) {
+            return 400;
+        }
+        n -= 3;
+        while (n > 0 && out[n - 1] != '/') {
+            n--;
+        }
+    }
+    if (n == 0 || out[0] != '/') {
+        return 400;
+    }
+    out[n] = '\0';
+    *out_len = n;
+    return 0;
+}
+
+/* ---- static content ----------------------------------------------------------------------------
+ */
+
+typedef struct req_view {
+    int method;
+    const char *path;
+    size_t path_len;
+    const uint8_t *args;
+    size_t args_len;
+    const uint8_t *host;
+    size_t host_len; /* without port */
+    const uint8_t *range, *ims, *inm, *if_range;
+    size_t range_len, ims_len, inm_len, if_range_len;
+    int gzip_ok;
+} req_view;
+
+/* The outcome of serving a request: status plus what to send. */
+typedef struct served {
+    int status;
+    pt_decoy_file f;
+    int have_file;
+    const char *ctype;
+    char etag[48];
+    int with_last_modified;
+    int accept_ranges;
+    char location[LARGE_BUF + 64];
+    int has_location;
+    /* ranges */
+    int nranges;
+    uint64_t rs[16], re[16]; /* [start, end) */
+    char content_range[64];
+} served;
+
+static void make_etag(char out[48], const pt_decoy_file *f)
+{
+    snprintf(out, 48, "\"%llx-%llx\"", (unsigned long long)f->mtime, (unsigned long long)f->len);
+}
+
+static int etag_list_matches(const uint8_t *v, size_t n, const char *etag, int weak)
+{
+    size_t elen = strlen(etag);
+    if (n == 1 && v[0] == '*') {
+        return 1;
+    }
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == ',')) {
+            i++;
+        }
+        if (weak && i + 2 <= n && v[i] == 'W' && v[i + 1] == '/') {
+            i += 2;
+        }
+        size_t s = i;
+        while (i < n && v[i] != ',') {
+            i++;
+        }
+        size_t e = i;
+        while (e > s && v[e - 1] == ' ') {
+            e--;
+        }
+        if (e - s == elen && memcmp(v + s, etag, elen) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Range: nginx ngx_http_range_parse. 0 = ignore (serve 200), 1 = ranges
+ * set, 416 = unsatisfiable. */
+static int parse_range(served *s, const uint8_t *v, size_t n, uint64_t size)
+{
+    if (n < 6 || strncasecmp((const char *)v, "bytes=", 6) != 0) {
+        return 0;
+    }
+    size_t i = 6;
+    uint64_t total = 0;
+    int any = 0;
+    s->nranges = 0;
+    for (;;) {
+        uint64_t start = 0, end = 0;
+        int suffix = 0;
+        while (i < n && v[i] == ' ') {
+            i++;
+        }
+        if (i < n && v[i] == '-') {
+            suffix = 1;
+            i++;
+        } else {
+            if (i >= n || v[i] < '0' || v[i] > '9') {
+                return 0;
+            }
+            while (i < n && v[i] >= '0' && v[i] <= '9') {
+                if (start > UINT64_MAX / 20) {
+                    return 0;
+                }
+                start = start * 10 + (uint64_t)(v[i++] - '0');
+            }
+            while (i < n && v[i] == ' ') {
+                i++;
+            }
+            if (i >= n || v[i++] != '-') {
+                return 0;
+            }
+        }
+        while (i < n && v[i] == ' ') {
+            i++;
+        }
+        int have_end = 0;
+        while (i < n && v[i] >= '0' && v[i] <= '9') {
+            if (end > UINT64_MAX / 20) {
+                return 0;
+            }
+            end = end * 10 + (uint64_t)(v[i++] - '0');
+            have_end = 1;
+        }
+        while (i < n && v[i] == ' ') {
+            i++;
+        }
+        if (i < n && v[i] != ',') {
+            return 0;
+        }
+        if (suffix) {
+            if (!have_end) {
+                return 0;
+            }
+            start = end > size ? 0 : size - end;
+            end = size - 1;
+        } else if (!have_end || end >= size) {
+            end = size - 1;
+        }
+        if (start > end) {
+            if (!suffix) {
+                return 416; /* nginx: start > end is unsatisfiable */
+            }
+        } else if (start < size) {
+            if (s->nranges == 16) {
+                return 0;
+            }
+            s->rs[s->nranges] = start;
+            s->re[s->nranges] = end + 1;
+            s->nranges++;
+            total += end + 1 - start;
+            any = 1;
+        }
+        if (i >= n) {
+            break;
+        }
+        i++; /* ',' */
+    }
+    if (!any) {
+        return 416;
+    }
+    if (total > size) {
+        s->nranges = 0;
+        return 0; /* nginx: ranges larger than the file are ignored */
+    }
+    return 1;
+}
+
+static void lookup_index(pt_decoy *d, const char *path, size_t len, served *s)
+{
+    static const char *const kIndex[] = {"index.html", "index.htm"};
+    char buf[LARGE_BUF + 16];
+    for (size_t k = 0; k < 2; k++) {
+        size_t il = strlen(kIndex[k]);
+        if (len + il >= sizeof(buf)) {
+            break;
+        }
+        memcpy(buf, path, len);
+        memcpy(buf + len, kIndex[k], il);
+        if (pt_decoy_site_lookup(d->site, buf, len + il, &s->f) == PT_DECOY_FILE) {
+            s->have_file = 1;
+            s->ctype = pt_decoy_mime_type(buf, len + il);
+            return;
+        }
+    }
+}
+
+/* try_files $uri $uri/ =404; index index.html index.htm; error_page 404
+ * /404.html — decide the status and the file. */
+static void serve_path(pt_decoy *d, const req_view *q, served *s)
+{
+    memset(s, 0, sizeof(*s));
+    pt_decoy_lookup lk = pt_decoy_site_lookup(d->site, q->path, q->path_len, &s->f);
+    if (lk == PT_DECOY_NOTFOUND) {
+        s->status = 404;
+        return;
+    }
+    if (q->method != M_GET && q->method != M_HEAD && q->method != M_POST) {
+        if (lk == PT_DECOY_FILE) {
+            pt_decoy_file_release(&s->f);
+        }
+        s->status = 405;
+        return;
+    }
+    if (lk == PT_DECOY_DIR) {
+        if (q->path[q->path_len - 1] != '/') {
+            /* ngx_http_static_handler: redirect to the directory. */
+            char port[16] = "";
+            if (d->cfg.port != 443) {
+                snprintf(port, sizeof(port), ":%u", d->cfg.port);
+            }
+            int n =
+                snprintf(s->location, sizeof(s->location), "https://%.*s%s%.*s/%s%.*s",
+                         (int)q->host_len, (const char *)q->host, port, (int)q->path_len, q->path,
+                         q->args_len ? "?" : "", (int)q->args_len, (const char *)q->args);
+            s->has_location = n > 0 && (size_t)n < sizeof(s->location);
+            s->status = 301;
+            return;
+        }
+        lookup_index(d, q->path, q->path_len, s);
+        if (!s->have_file) {
+            s->status = 403; /* directory index forbidden */
+            return;
+        }
+    } else {
+        s->have_file = 1;
+        s->ctype = pt_decoy_mime_type(q->path, q->path_len);
+    }
+    if (q->method == M_POST) {
+        pt_decoy_file_release(&s->f);
+        s->have_file = 0;
+        s->status = 405;
+        return;
+    }
+    s->status = 200;
+    make_etag(s->etag, &s->f);
+    s->with_last_modified = 1;
+    s->accept_ranges = 1;
+
+    /* ngx_http_not_modified_filter */
+    if (q->ims || q->inm) {
+        int modified = 0;
+        if (q->ims) {
+            int64_t t = parse_http_date((const char *)q->ims, q->ims_len);
+            modified = t != s->f.mtime; /* if_modified_since exact */
+        }
+        if (!modified && q->inm && !etag_list_matches(q->inm, q->inm_len, s->etag, 1)) {
+            modified = 1;
+        }
+        if (!modified) {
+            s->status = 304;
+            return;
+        }
+    }
+    /* ngx_http_range_header_filter; a gzipped answer has no length to
+     * take ranges of, so nginx sends it whole */
+    if (q->range && !gzip_applies(q->gzip_ok, 200, s->ctype, s->f.len, q->method == M_HEAD)) {
+        if (q->if_range) {
+            int match;
+            if (q->if_range_len > 0 && q->if_range[0] == '"') {
+                match = q->if_range_len == strlen(s->etag) &&
+                        memcmp(q->if_range, s->etag, q->if_range_len) == 0;
+            } else {
+                match = parse_http_date((const char *)q->if_range, q->if_range_len) == s->f.mtime;
+            }
+            if (!match) {
+                return;
+            }
+        }
+        int r = parse_range(s, q->range, q->range_len, s->f.len);
+        if (r == 416) {
+            s->status = 416;
+            snprintf(s->content_range, sizeof(s->content_range), "bytes */%llu",
+                     (unsigned long long)s->f.len);
+        } else if (r == 1) {
+            s->status = 206;
+            if (s->nranges == 1) {
+                snprintf(s->content_range, sizeof(s->content_range), "bytes %llu-%llu/%llu",
+                         (unsigned long long)s->rs[0], (unsigned long long)s->re[0] - 1,
+                         (unsigned long long)s->f.len);
+            }
+        }
+    }
+}
+
+/* The 404 page: the site's /404.html as nginx's error_page serves it
+ * (status 404, ETag, no Last-Modified, no Accept-Ranges), else nginx's own. */
+static int page_404(pt_decoy *d, pt_decoy_file *f)
+{
+    return pt_decoy_site_lookup(d->site, "/404.html", 9, f) == PT_DECOY_FILE;
+}
+
+static int send_served(pt_decoy *d, const req_view *q, served *s)
+{
+    int head = q->method == M_HEAD;
+    resp r;
+    int rc;
+    switch (s->status) {
+    case 404: {
+        pt_decoy_file f;
+        if (!page_404(d, &f)) {
+            return send_error(d, 404, head);
+        }
+        char etag[48];
+        make_etag(etag, &f);
+        resp_init(&r, 404);
+        r.ctype = "text/html";
+        r.has_clen = 1;
+        r.clen = f.len;
+        r.etag = etag;
+        r.body = f.data;
+        r.body_len = f.len;
+        r.header_only = head;
+        rc = send_resp(d, &r);
+        pt_decoy_file_release(&f);
+        return rc;
+    }
+    case 301:
+        resp_init(&r, 301);
+        {
+            char page[512];
+            size_t n = pt_decoy_error_page(page, sizeof(page), d->cfg.server, 301);
+            r.ctype = "text/html";
+            r.has_clen = 1;
+            r.clen = n;
+            r.location = s->has_location ? s->location : NULL;
+            r.body = (const uint8_t *)page;
+            r.body_len = n;
+            r.header_only = head;
+            return send_resp(d, &r);
+        }
+    case 403:
+    case 405:
+        return send_error(d, s->status, head);
+    case 416:
+        resp_init(&r, 416);
+        {
+            char page[512];
+            size_t n = pt_decoy_error_page(page, sizeof(page), d->cfg.server, 416);
+            r.ctype = "text/html";
+            r.has_clen = 1;
+            r.clen = n;
+            r.content_range = s->content_range;
+            r.body = (const uint8_t *)page;
+            r.body_len = n;
+            r.header_only = head;
+            return send_resp(d, &r);
+        }
+    case 304:
+        resp_init(&r, 304);
+        r.last_modified = s->f.mtime;
+        r.etag = s->etag;
+        r.header_only = 1;
+        return send_resp(d, &r);
+    case 206:
+        resp_init(&r, 206);
+        r.last_modified = s->f.mtime;
+        r.etag = s->etag;
+        r.header_only = head;
+        if (s->nranges == 1) {
+            r.ctype = s->ctype;
+            r.has_clen = 1;
+            r.clen = s->re[0] - s->rs[0];
+            r.content_range = s->content_range;
+            r.body = s->f.data + s->rs[0];
+            r.body_len = (size_t)r.clen;
+            return send_resp(d, &r);
+        }
+        {
+            /* multipart/byteranges, nginx's layout and boundary counter */
+            char ctype[96];
+            char boundary[24];
+            snprintf(boundary, sizeof(boundary), "%020llu",
+                     (unsigned long long)++g_multipart_counter);
+            snprintf(ctype, sizeof(ctype), "multipart/byteranges; boundary=%s", boundary);
+            size_t total = 0;
+            char part[256];
+            for (int i = 0; i < s->nranges; i++) {
+                int n = snprintf(part, sizeof(part),
+                                 "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes "
+                                 "%llu-%llu/%llu\r\n\r\n",
+                                 boundary, s->ctype, (unsigned long long)s->rs[i],
+                                 (unsigned long long)s->re[i] - 1, (unsigned long long)s->f.len);
+                total += (size_t)n + (size_t)(s->re[i] - s->rs[i]);
+            }
+            total += strlen(boundary) + 8; /* "\r\n--" B "--\r\n" */
+            uint8_t *body = malloc(total);
+            if (!body) {
+                return PT_ERR_NOMEM;
+            }
+            size_t o = 0;
+            for (int i = 0; i < s->nranges; i++) {
+                int n = snprintf(part, sizeof(part),
+                                 "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes "
+                                 "%llu-%llu/%llu\r\n\r\n",
+                                 boundary, s->ctype, (unsigned long long)s->rs[i],
+                                 (unsigned long long)s->re[i] - 1, (unsigned long long)s->f.len);
+                memcpy(body + o, part, (size_t)n);
+                o += (size_t)n;
+                memcpy(body + o, s->f.data + s->rs[i], (size_t)(s->re[i] - s->rs[i]));
+                o += (size_t)(s->re[i] - s->rs[i]);
+            }
+            memcpy(body + o, "\r\n--", 4);
+            memcpy(body + o + 4, boundary, strlen(boundary));
+            memcpy(body + o + 4 + strlen(boundary), "--\r\n", 4);
+            r.ctype = ctype;
+            r.has_clen = 1;
+            r.clen = total;
+            r.body = body;
+            r.body_len = total;
+            rc = send_resp(d, &r);
+            free(body);
+            return rc;
+        }
+    default: /* 200 */
+        resp_init(&r, 200);
+        r.ctype = s->ctype;
+        r.has_clen = 1;
+        r.clen = s->f.len;
+        r.last_modified = s->f.mtime;
+        r.etag = s->etag;
+        r.accept_ranges = 1;
+        r.body = s->f.data;
+        r.body_len = s->f.len;
+        r.header_only = head;
+        return send_resp(d, &r);
+    }
+}
+
+/* ---- request handling (HTTP/1) ----------------------------------------------------------------
+ */
+
+static void set_close(pt_decoy *d, pt_decoy_close how)
+{
+    if (d->close_how == PT_DECOY_OPEN) {
+        d->close_how = how;
+    }
+    set_state(d, D_DONE);
+    d->deadline = UINT64_MAX;
+}
+
+static int method_of(const pt_decoy *d)
+{
+    if (d->method.len == 3 && memcmp(d->in + d->method.off, "GET", 3) == 0) {
+        return M_GET;
+    }
+    if (d->method.len == 4 && memcmp(d->in + d->method.off, "HEAD", 4) == 0) {
+        return M_HEAD;
+    }
+    if (d->method.len == 4 && memcmp(d->in + d->method.off, "POST", 4) == 0) {
+        return M_POST;
+    }
+    if (d->method.len == 5 && memcmp(d->in + d->method.off, "TRACE", 5) == 0) {
+        return M_TRACE;
+    }
+    return M_OTHER;
+}
+
+/* Does the Connection header contain |tok|? */
+static int conn_has(const pt_decoy *d, const char *tok)
+{
+    size_t n = strlen(tok);
+    const uint8_t *v = d->in + d->connection.off;
+    for (size_t i = 0; i + n <= d->connection.len; i++) {
+        if (strncasecmp((const char *)v + i, tok, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Error during the head: answer, and close (nginx turns keep-alive off for
+ * all of these). */
+static int fail_request(pt_decoy *d, int status)
+{
+    d->keepalive = 0;
+    int rc = send_error(d, status, 0);
+    set_close(d, PT_DECOY_CLOSE);
+    return rc;
+}
+
+static void reset_request(pt_decoy *d)
+{
+    /* drop what this request used */
+    if (d->pos > 0) {
+        memmove(d->in, d->in + d->pos, d->in_len - d->pos);
+        d->in_len -= d->pos;
+        d->pos = 0;
+    }
+    d->req_start = 0;
+    d->rl = RL_START;
+    d->hs = H_START;
+    d->http09 = 0;
+    d->major = d->minor = 0;
+    memset(&d->method, 0, sizeof(span));
+    memset(&d->uri, 0, sizeof(span));
+    memset(&d->host_in_uri, 0, sizeof(span));
+    memset(&d->connection, 0, sizeof(span));
+    d->has_host = d->has_cl = d->has_te = d->has_range = d->has_ims = d->has_inm = d->has_if_range =
+        d->has_ae = d->has_via = d->gzip_ok = 0;
+    d->content_length = 0;
+    d->got_request_bytes = 0;
+    d->first_request = 0;
+}
+
+/* The head is complete: answer it. */
+static int handle_request(pt_decoy *d)
+{
+    d->m = method_of(d);
+    int v11 = d->major == 1 && d->minor >= 1;
+    if (d->http09) {
+        d->keepalive = 0;
+        if (d->m != M_GET) {
+            return fail_request(d, 400);
+        }
+    } else if (v11) {
+        d->keepalive = !conn_has(d, "close");
+    } else {
+        d->keepalive = conn_has(d, "keep-alive");
+    }
+    /* gzip_http_version 1.1, gzip_proxied off (no Via) */
+    d->gzip_ok = v11 && d->has_ae && !d->has_via &&
+                 accepts_gzip(d->in + d->accept_encoding.off, d->accept_encoding.len);
+    /* ngx_http_process_request_header */
+    span host = d->has_host ? d->host : d->host_in_uri;
+    if (d->host_in_uri.len && !valid_host(d->in + d->host_in_uri.off, d->host_in_uri.len)) {
+        return fail_request(d, 400);
+    }
+    if (!d->has_host && v11 && !d->host_in_uri.len) {
+        return fail_request(d, 400);
+    }
+    if (d->has_te) {
+        if (d->has_cl) {
+            return fail_request(d, 400);
+        }
+        if (!span_eq(d, d->te, "chunked")) {
+            return fail_request(d, 501);
+        }
+        d->chunked = 1;
+    }
+    if (d->m == M_TRACE) {
+        return fail_request(d, 405);
+    }
+    if (d->proto == PT_DECOY_PLAIN_ON_TLS) {
+        return fail_request(d, 497);
+    }
+
+    char path[LARGE_BUF + 16];
+    size_t path_len = 0, args_off = 0;
+    const uint8_t *uri = d->in + d->uri.off;
+    int nrc = normalize_uri(uri, d->uri.len, path, sizeof(path) - 16, &path_len, &args_off);
+    if (nrc != 0) {
+        return fail_request(d, nrc);
+    }
+    req_view q;
+    memset(&q, 0, sizeof(q));
+    q.method = d->m;
+    q.path = path;
+    q.path_len = path_len;
+    if (args_off < d->uri.len) {
+        q.args = uri + args_off;
+        q.args_len = d->uri.len - args_off;
+    }
+    q.host = d->in + host.off;
+    q.host_len = host.len;
+    for (size_t i = 0; i < host.len; i++) {
+        if (q.host[i] == ':' && q.host[0] != '[') {
+            q.host_len = i;
+            break;
+        }
+    }
+    if (d->has_range) {
+        q.range = d->in + d->range.off;
+        q.range_len = d->range.len;
+    }
+    if (d->has_ims) {
+        q.ims = d->in + d->ims.off;
+        q.ims_len = d->ims.len;
+    }
+    if (d->has_inm) {
+        q.inm = d->in + d->inm.off;
+        q.inm_len = d->inm.len;
+    }
+    if (d->has_if_range) {
+        q.if_range = d->in + d->if_range.off;
+        q.if_range_len = d->if_range.len;
+    }
+    q.gzip_ok = d->gzip_ok;
+    served s;
+    serve_path(d, &q, &s);
+    int rc = send_served(d, &q, &s);
+    if (s.have_file || s.f.owned) {
+        pt_decoy_file_release(&s.f);
+    }
+    return rc;
+}
+
+/* Discard body bytes from the input. Returns 1 when the body is over, 0
+ * for more, -1 for a broken chunked body. */
+static int discard_body(pt_decoy *d)
+{
+    if (!d->chunked) {
+        size_t avail = d->in_len - d->pos;
+        size_t take = d->body_left < avail ? (size_t)d->body_left : avail;
+        d->pos += take;
+        d->body_left -= take;
+        return d->body_left == 0;
+    }
+    /* chunk-size [; ext] CRLF data CRLF ... 0 CRLF [trailers] CRLF */
+    while (d->pos < d->in_len) {
+        if (d->ch_state == 3) { /* data */
+            size_t avail = d->in_len - d->pos;
+            size_t take = d->ch_size < avail ? (size_t)d->ch_size : avail;
+            d->pos += take;
+            d->ch_size -= take;
+            if (d->ch_size == 0) {
+                d->ch_state = 4;
+            }
+            continue;
+        }
+        uint8_t c = d->in[d->pos++];
+        switch (d->ch_state) {
+        case 0: /* first size digit */
+        case 1: {
+            int h = hexval(c);
+            if (h >= 0) {
+                if (d->ch_size > (UINT64_MAX >> 8)) {
+                    return -1;
+                }
+                d->ch_size = d->ch_size * 16 + (uint64_t)h;
+                d->ch_state = 1;
+            } else if (d->ch_state == 1 && (c == ';' || c == ' ' || c == '\t')) {
+                d->ch_state = 2;
+            } else if (d->ch_state == 1 && c == '\r') {
+                d->ch_state = 2;
+            } else if (d->ch_state == 1 && c == '\n') {
+                d->ch_state = d->ch_size ? 3 : 6;
+            } else {
+                return -1;
+            }
+            break;
+        }
+        case 2: /* extension until LF */
+            if (c == '\n') {
+                d->ch_state = d->ch_size ? 3 : 6;
+            }
+            break;
+        case 4: /* CRLF after data */
+            if (c == '\r') {
+                d->ch_state = 5;
+            } else if (c == '\n') {
+                d->ch_state = 0;
+                d->ch_size = 0;
+            } else {
+                return -1;
+            }
+            break;
+        case 5:
+            if (c != '\n') {
+                return -1;
+            }
+            d->ch_state = 0;
+            d->ch_size = 0;
+            break;
+        case 6: /* trailers: a line; an empty one ends */
+            if (c == '\n') {
+                return 1;
+            }
+            if (c != '\r') {
+                d->ch_state = 7;
+            }
+            break;
+        case 7:
+            if (c == '\n') {
+                d->ch_state = 6;
+            }
+            break;
+        default:
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* After a response (and its request's body): keep-alive or close. */
+static void after_request(pt_decoy *d, uint64_t now)
+{
+    if (!d->keepalive) {
+        /* ngx_http_finalize_connection: unread pipelined bytes mean a
+         * lingering close. */
+        set_close(d, d->pos < d->in_len ? PT_DECOY_LINGER : PT_DECOY_CLOSE);
+        return;
+    }
+    reset_request(d);
+    set_state(d, D_HEAD);
+    d->quiet_timeout = 0;
+    if (d->in_len > 0) {
+        d->got_request_bytes = 1;
+        d->deadline = now + d->cfg.client_header_timeout_ms;
+        d->quiet_timeout = 1;
+    } else {
+        d->deadline = now + d->cfg.keepalive_timeout_ms;
+    }
+}
+
+static int h1_process(pt_decoy *d, uint64_t now)
+{
+    int rc = PT_ERR_OK;
+    while (d->close_how == PT_DECOY_OPEN && out_pending(d) < OUT_HIGH && rc == PT_ERR_OK) {
+        if (d->state == D_HEAD) {
+            if (d->pos >= d->in_len) {
+                break;
+            }
+            if (!d->got_request_bytes) {
+                d->got_request_bytes = 1;
+                if (!d->first_request) {
+                    /* keep-alive: the header timer starts with the first byte */
+                    d->deadline = now + d->cfg.client_header_timeout_ms;
+                }
+            }
+            /* From here a timeout is nginx's "client timed out" while
+             * reading the request: c->timedout, a close without
+             * close_notify. */
+            d->quiet_timeout = 1;
+            int r = P_DONE;
+            if (d->rl != RL_DONE) {
+                r = parse_request_line(d);
+                if (r == P_DONE) {
+                    d->rl = RL_DONE;
+                    if (d->http09) {
+                        rc = handle_request(d);
+                        if (d->close_how == PT_DECOY_OPEN) {
+                            set_close(d, PT_DECOY_CLOSE);
+                        }
+                        break;
+                    }
+                } else if (r == P_AGAIN) {
+                    if (d->pos - d->req_start >= LARGE_BUF) {
+                        rc = fail_request(d, 414);
+                    }
+                    break;
+                } else {
+                    rc = fail_request(d, r);
+                    break;
+                }
+            }
+            r = parse_headers(d);
+            if (r == P_AGAIN) {
+                if (d->pos - d->req_start >= HEAD_MAX) {
+                    rc = fail_request(d, 494);
+                }
+                break;
+            }
+            if (r != P_DONE) {
+                rc = fail_request(d, r);
+                break;
+            }
+            d->chunked = 0;
+            d->ch_state = 0;
+            d->ch_size = 0;
+            rc = handle_request(d);
+            if (d->close_how != PT_DECOY_OPEN) {
+                break;
+            }
+            d->body_left = d->has_cl ? d->content_length : 0;
+            if (d->body_left || d->chunked) {
+                set_state(d, D_BODY);
+                d->deadline = now + d->cfg.client_body_timeout_ms;
+                d->quiet_timeout = 1;
+            } else {
+                after_request(d, now);
+            }
+            continue;
+        }
+        if (d->state == D_BODY) {
+            int r = discard_body(d);
+            if (r < 0) {
+                set_close(d, PT_DECOY_CLOSE);
+                break;
+            }
+            if (r == 0) {
+                /* all input consumed */
+                d->in_len = d->pos = d->req_start = 0;
+                /* keep the parsed head? It is no longer needed. */
+                break;
+            }
+            after_request(d, now);
+            continue;
+        }
+        break;
+    }
+    return rc;
+}
+
+/* ---- HTTP/2 --------------------------------------------------------------------------------- */
+
+static void h2_remove(pt_decoy *d, int32_t id)
+{
+    for (h2_stream **pp = &d->streams; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            h2_stream *s = *pp;
+            *pp = s->next;
+            free(s->body);
+            free(s);
+            return;
+        }
+    }
+}
+
+static ssize_t h2_read_body(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
+                            uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    (void)session;
+    (void)id;
+    (void)user;
+    h2_stream *s = src->ptr;
+    size_t left = s->body_len - s->body_off;
+    size_t n = left < length ? left : length;
+    memcpy(buf, s->body + s->body_off, n);
+    s->body_off += n;
+    if (s->body_off == s->body_len) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    }
+    return (ssize_t)n;
+}
+
+static void nv_add(nghttp2_nv *nv, size_t *n, const char *name, const char *value)
+{
+    nv[*n].name = (uint8_t *)(uintptr_t)name;
+    nv[*n].namelen = strlen(name);
+    nv[*n].value = (uint8_t *)(uintptr_t)value;
+    nv[*n].valuelen = strlen(value);
+    nv[*n].flags = NGHTTP2_NV_FLAG_NONE;
+    (*n)++;
+}
+
+static int h2_respond(pt_decoy *d, h2_stream *st)
+{
+    char path[LARGE_BUF + 16];
+    size_t path_len = 0, args_off = 0;
+    served s;
+    memset(&s, 0, sizeof(s));
+    int status;
+    if (st->bad || st->path_len == 0 || st->path[0] != '/') {
+        status = 400;
+    } else if (normalize_uri((const uint8_t *)st->path, st->path_len, path, sizeof(path) - 16,
+                             &path_len, &args_off) != 0) {
+        status = 400;
+    } else {
+        req_view q;
+        memset(&q, 0, sizeof(q));
+        q.method = st->method;
+        q.path = path;
+        q.path_len = path_len;
+        q.host = (const uint8_t *)"localhost";
+        q.host_len = 9;
+        if (st->has_range) {
+            q.range = (const uint8_t *)st->range;
+            q.range_len = st->range_len;
+        }
+        if (st->has_ims) {
+            q.ims = (const uint8_t *)st->ims;
+            q.ims_len = st->ims_len;
+        }
+        if (st->has_inm) {
+            q.inm = (const uint8_t *)st->inm;
+            q.inm_len = st->inm_len;
+        }
+        if (st->has_if_range) {
+            q.if_range = (const uint8_t *)st->if_range;
+            q.if_range_len = st->if_range_len;
+        }
+        q.gzip_ok = st->has_ae && accepts_gzip((const uint8_t *)st->ae, st->ae_len);
+        serve_path(d, &q, &s);
+        status = s.status;
+    }
+    /* headers as nginx's ngx_http_v2_header_filter orders them */
+    nghttp2_nv nv[12];
+    size_t n = 0;
+    char st_s[4], date[32], lm[32], clen[24], ctype[96] = "text/html";
+    int head = st->method == M_HEAD;
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    char page[1024];
+    pt_decoy_file f404;
+    int have404 = 0;
+    char etag404[48];
+    snprintf(st_s, sizeof(st_s), "%d", status == 494 ? 400 : status);
+    http_date(date, d->unix_now);
+    nv_add(nv, &n, ":status", st_s);
+    nv_add(nv, &n, "server", d->cfg.server);
+    nv_add(nv, &n, "date", date);
+    if (status == 200 || status == 206) {
+        size_t off = status == 206 && s.nranges == 1 ? (size_t)s.rs[0] : 0;
+        size_t len = status == 206 && s.nranges == 1 ? (size_t)(s.re[0] - s.rs[0]) : s.f.len;
+        if (status == 206 && s.nranges > 1) { /* keep it simple: full body */
+            status = 200;
+            snprintf(st_s, sizeof(st_s), "200");
+        }
+        snprintf(ctype, sizeof(ctype), "%s", s.ctype);
+        body = s.f.data + off;
+        body_len = len;
+    } else if (status == 404 && page_404(d, &f404)) {
+        have404 = 1;
+        body = f404.data;
+        body_len = f404.len;
+        make_etag(etag404, &f404);
+    } else if (status != 304) {
+        body_len = pt_decoy_error_page(page, sizeof(page), d->cfg.server, status);
+        body = (const uint8_t *)page;
+    }
+    int gzip_ok = st->has_ae && accepts_gzip((const uint8_t *)st->ae, st->ae_len);
+    int gz = status != 304 && gzip_applies(gzip_ok, status, ctype, body_len, head);
+    uint8_t *zbody = NULL;
+    char wetag[56];
+    if (gz) {
+        zbody = gzip_compress(body, body_len, &body_len);
+        if (!zbody) {
+            gz = 0; /* out of memory: send it plain */
+            body_len = 0;
+        }
+        body = zbody;
+    }
+    if (status != 304) {
+        nv_add(nv, &n, "content-type", ctype);
+        if (!gz) {
+            snprintf(clen, sizeof(clen), "%zu", body_len);
+            nv_add(nv, &n, "content-length", clen);
+        }
+    }
+    if (status == 200 || status == 206 || status == 304) {
+        http_date(lm, s.f.mtime);
+        nv_add(nv, &n, "last-modified", lm);
+        snprintf(wetag, sizeof(wetag), "%s%s", gz ? "W/" : "", s.etag);
+        nv_add(nv, &n, "etag", wetag);
+    }
+    if (have404) {
+        snprintf(wetag, sizeof(wetag), "%s%s", gz ? "W/" : "", etag404);
+        nv_add(nv, &n, "etag", wetag);
+    }
+    if (status == 301 && s.has_location) {
+        nv_add(nv, &n, "location", s.location);
+    }
+    if (status == 200 && !gz) {
+        nv_add(nv, &n, "accept-ranges", "bytes");
+    }
+    if (gz) {
+        nv_add(nv, &n, "content-encoding", "gzip");
+    }
+    if ((status == 206 || status == 416) && s.content_range[0]) {
+        nv_add(nv, &n, "content-range", s.content_range);
+    }
+    int rc = 0;
+    if (!head && body_len > 0) {
+        st->body = malloc(body_len);
+        if (!st->body) {
+            rc = NGHTTP2_ERR_NOMEM;
+        } else {
+            memcpy(st->body, body, body_len);
+            st->body_len = body_len;
+            nghttp2_data_provider prd;
+            prd.source.ptr = st;
+            prd.read_callback = h2_read_body;
+            rc = nghttp2_submit_response(d->h2, st->id, nv, n, &prd);
+        }
+    } else {
+        rc = nghttp2_submit_response(d->h2, st->id, nv, n, NULL);
+    }
+    free(zbody);
+    if (have404) {
+        pt_decoy_file_release(&f404);
+    }
+    if (s.have_file || s.f.owned) {
+        pt_decoy_file_release(&s.f);
+    }
+    return rc;
+}
+
+static int h2_on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+    pt_decoy *d = user;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        return 0;
+    }
+    h2_stream *s = calloc(1, sizeof(*s));
+    if (!s) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    s->id = frame->hd.stream_id;
+    s->next = d->streams;
+    d->streams = s;
+    d->h2_had_stream = 1;
+    nghttp2_session_set_stream_user_data(session, s->id, s);
+    return 0;
+}
+
+static void copy_hdr(char *dst, size_t cap, size_t *len, int *has, const uint8_t *v, size_t vl)
+{
+    if (vl >= cap) {
+        vl = cap - 1;
+    }
+    memcpy(dst, v, vl);
+    dst[vl] = '\0';
+    *len = vl;
+    *has = 1;
+}
+
+static int h2_on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                        size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                        void *user)
+{
+    (void)flags;
+    (void)user;
+    h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (!s) {
+        return 0;
+    }
+#define IS(lit) (namelen == sizeof(lit) - 1 && memcmp(name, lit, namelen) == 0)
+    if (IS(":method")) {
+        s->method = (valuelen == 3 && memcmp(value, "GET", 3) == 0)    ? M_GET
+                    : (valuelen == 4 && memcmp(value, "HEAD", 4) == 0) ? M_HEAD
+                    : (valuelen == 4 && memcmp(value, "POST", 4) == 0) ? M_POST
+                                                                       : M_OTHER;
+    } else if (IS(":path")) {
+        if (valuelen >= sizeof(s->path)) {
+            s->bad = 1;
+        } else {
+            memcpy(s->path, value, valuelen);
+            s->path_len = valuelen;
+        }
+    } else if (IS("range")) {
+        copy_hdr(s->range, sizeof(s->range), &s->range_len, &s->has_range, value, valuelen);
+    } else if (IS("if-none-match")) {
+        copy_hdr(s->inm, sizeof(s->inm), &s->inm_len, &s->has_inm, value, valuelen);
+    } else if (IS("if-modified-since")) {
+        copy_hdr(s->ims, sizeof(s->ims), &s->ims_len, &s->has_ims, value, valuelen);
+    } else if (IS("accept-encoding")) {
+        copy_hdr(s->ae, sizeof(s->ae), &s->ae_len, &s->has_ae, value, valuelen);
+    } else if (IS("if-range")) {
+        copy_hdr(s->if_range, sizeof(s->if_range), &s->if_range_len, &s->has_if_range, value,
+                 valuelen);
+    }
+#undef IS
+    return 0;
+}
+
+static int h2_on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user)
+{
+    pt_decoy *d = user;
+    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+        if (s && h2_respond(d, s) != 0) {
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+    }
+    return 0;
+}
+
+static int h2_on_stream_close(nghttp2_session *session, int32_t id, uint32_t code, void *user)
+{
+    (void)session;
+    (void)code;
+    h2_remove(user, id);
+    return 0;
+}
+
+static int h2_start(pt_decoy *d)
+{
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0) {
+        return PT_ERR_NOMEM;
+    }
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, h2_on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2_on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_stream_close);
+    nghttp2_option *opt;
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return PT_ERR_NOMEM;
+    }
+    /* nginx sends no RFC 9218 / h2 extensions; no automatic
+     * WINDOW_UPDATE tuning beyond what nginx does. */
+    nghttp2_option_set_no_http_messaging(opt, 0);
+    int rc = nghttp2_session_server_new2(&d->h2, cb, d, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rc != 0) {
+        return PT_ERR_NOMEM;
+    }
+    /* nginx 1.22's server preface: SETTINGS (MAX_CONCURRENT_STREAMS 128,
+     * INITIAL_WINDOW_SIZE 65536, MAX_FRAME_SIZE 16777215) and a connection
+     * WINDOW_UPDATE to 2^31-1 (ngx_http_v2_send_settings). */
+    nghttp2_settings_entry iv[3] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 128},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 65536},
+        {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 16777215},
+    };
+    if (nghttp2_submit_settings(d->h2, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
+        nghttp2_submit_window_update(d->h2, NGHTTP2_FLAG_NONE, 0, 2147483647 - 65535) != 0) {
+        return PT_ERR_NOMEM;
+    }
+    return PT_ERR_OK;
+}
+
+/* Move what nghttp2 wants to send into the output buffer. */
+static int h2_flush(pt_decoy *d)
+{
+    for (;;) {
+        const uint8_t *p;
+        ssize_t n = nghttp2_session_mem_send(d->h2, &p);
+        if (n < 0) {
+            return PT_ERR_NOMEM;
+        }
+        if (n == 0) {
+            return PT_ERR_OK;
+        }
+        if (out_add(d, p, (size_t)n) != PT_ERR_OK) {
+            return PT_ERR_NOMEM;
+        }
+        if (out_pending(d) >= OUT_HIGH) {
+            return PT_ERR_OK;
+        }
+    }
+}
+
+static void h2_idle_deadline(pt_decoy *d, uint64_t now)
+{
+    /* Before the first request: client_header_timeout from the start;
+     * with streams open: none (nginx's send/read timeouts); idle after
+     * requests: keepalive_timeout. */
+    if (d->streams) {
+        d->deadline = UINT64_MAX;
+    } else if (d->h2_had_stream) {
+        d->deadline = now + d->cfg.keepalive_timeout_ms;
+    }
+}
+
+static void h2_goaway_close(pt_decoy *d, uint32_t code)
+{
+    if (!d->h2_goaway_sent) {
+        d->h2_goaway_sent = 1;
+        int32_t last = nghttp2_session_get_last_proc_stream_id(d->h2);
+        nghttp2_submit_goaway(d->h2, NGHTTP2_FLAG_NONE, last, code, NULL, 0);
+        (void)h2_flush(d);
+    }
+    set_close(d, PT_DECOY_CLOSE);
+}
+
+static int h2_process(pt_decoy *d, const uint8_t *in, size_t len, uint64_t now)
+{
+    ssize_t n = nghttp2_session_mem_recv(d->h2, in, len);
+    if (n < 0) {
+        /* nginx: GOAWAY PROTOCOL_ERROR and close */
+        h2_goaway_close(d, NGHTTP2_PROTOCOL_ERROR);
+        return PT_ERR_OK;
+    }
+    int rc = h2_flush(d);
+    if (!nghttp2_session_want_read(d->h2) && !nghttp2_session_want_write(d->h2)) {
+        set_close(d, PT_DECOY_CLOSE);
+        return rc;
+    }
+    h2_idle_deadline(d, now);
+    return rc;
+}
+
+/* ---- public API
+ * ---------------------------------------------------------------------------------- */
+
+int pt_decoy_new(pt_decoy **out, const pt_decoy_config *cfg, pt_decoy_proto proto,
+                 uint64_t start_ms, pt_decoy_time now)
+{
+    *out = NULL;
+    if (!cfg || !cfg->server || proto > PT_DECOY_PLAIN_ON_TLS) {
+        return PT_ERR_INVAL;
+    }
+    pt_decoy *d = calloc(1, sizeof(*d));
+    if (!d) {
+        return PT_ERR_NOMEM;
+    }
+    d->cfg = *cfg;
+    d->site = cfg->site ? cfg->site : pt_decoy_site_builtin();
+    d->proto = proto;
+    d->unix_now = now.unix_s;
+    d->first_request = 1;
+    d->in = malloc(IN_MAX + IN_SLACK);
+    if (!d->in) {
+        free(d);
+        return PT_ERR_NOMEM;
+    }
+    /* client_header_timeout runs from when nginx armed it. */
+    d->deadline = start_ms + cfg->client_header_timeout_ms;
+    if (proto == PT_DECOY_HTTP2) {
+        set_state(d, D_H2);
+        if (h2_start(d) != PT_ERR_OK || h2_flush(d) != PT_ERR_OK) {
+            pt_decoy_free(d);
+            return PT_ERR_NOMEM;
+        }
+    } else {
+        set_state(d, D_HEAD);
+    }
+    *out = d;
+    return PT_ERR_OK;
+}
+
+void pt_decoy_free(pt_decoy *d)
+{
+    if (!d) {
+        return;
+    }
+    if (d->h2) {
+        nghttp2_session_del(d->h2); /* calls on_stream_close for open streams */
+    }
+    while (d->streams) {
+        h2_remove(d, d->streams->id);
+    }
+    free(d->in);
+    free(d->out);
+    free(d);
+}
+
+int pt_decoy_on_bytes(pt_decoy *d, const uint8_t *in, size_t len, pt_decoy_time now)
+{
+    d->unix_now = now.unix_s;
+    if (d->state == D_DONE || len == 0) {
+        return PT_ERR_OK; /* nginx no longer reads; the bytes are dropped */
+    }
+    if (d->state == D_H2) {
+        return h2_process(d, in, len, now.ms);
+    }
+    if (!pt_decoy_wants_read(d) || len > IN_MAX + IN_SLACK - d->in_len) {
+        return PT_ERR_NOBUFS; /* nothing taken */
+    }
+    while (len > 0 && d->close_how == PT_DECOY_OPEN) {
+        size_t room = IN_MAX + IN_SLACK - d->in_len;
+        if (room == 0) {
+            /* More than any head nginx accepts: the limits below fire
+             * first, so this only happens while output is pending. */
+            return PT_ERR_NOBUFS;
+        }
+        size_t take = len < room ? len : room;
+        memcpy(d->in + d->in_len, in, take);
+        d->in_len += take;
+        in += take;
+        len -= take;
+        int rc = h1_process(d, now.ms);
+        if (rc != PT_ERR_OK) {
+            return rc;
+        }
+    }
+    return PT_ERR_OK;
+}
+
+void pt_decoy_on_eof(pt_decoy *d, pt_decoy_time now)
+{
+    d->unix_now = now.unix_s;
+    if (d->state == D_DONE) {
+        return;
+    }
+    if (d->state == D_H2) {
+        /* nginx closes the h2 connection on EOF without a GOAWAY. */
+        set_close(d, PT_DECOY_CLOSE_QUIET);
+        return;
+    }
+    /* "client prematurely closed connection": c->error, no response for a
+     * partial request; a response being sent still goes out. */
+    set_close(d, PT_DECOY_CLOSE_QUIET);
+}
+
+void pt_decoy_on_timer(pt_decoy *d, pt_decoy_time now)
+{
+    d->unix_now = now.unix_s;
+    if (d->deadline == UINT64_MAX || now.ms < d->deadline || d->state == D_DONE) {
+        return;
+    }
+    if (d->state == D_H2) {
+        /* ngx_http_v2_idle_handler / preface timeout: GOAWAY NO_ERROR. */
+        h2_goaway_close(d, NGHTTP2_NO_ERROR);
+        return;
+    }
+    set_close(d, d->quiet_timeout ? PT_DECOY_CLOSE_QUIET : PT_DECOY_CLOSE);
+}
+
+size_t pt_decoy_output(pt_decoy *d, const uint8_t **out)
+{
+    *out = d->out ? d->out + d->out_off : (const uint8_t *)"";
+    return out_pending(d);
+}
+
+void pt_decoy_output_done(pt_decoy *d, size_t n, pt_decoy_time now)
+{
+    d->unix_now = now.unix_s;
+    if (n > out_pending(d)) {
+        n = out_pending(d);
+    }
+    d->out_off += n;
+    if (d->out_off == d->out_len) {
+        d->out_off = d->out_len = 0;
+    }
+    if (d->state == D_H2 && d->close_how == PT_DECOY_OPEN) {
+        (void)h2_flush(d);
+        h2_idle_deadline(d, now.ms);
+        return;
+    }
+    if ((d->state == D_HEAD || d->state == D_BODY) && out_pending(d) < OUT_HIGH &&
+        d->pos < d->in_len) {
+        (void)h1_process(d, now.ms);
+    }
+}
+
+uint64_t pt_decoy_deadline(const pt_decoy *d)
+{
+    return d->deadline;
+}
+
+pt_decoy_close pt_decoy_close_how(const pt_decoy *d)
+{
+    return d->close_how;
+}
+
+int pt_decoy_wants_read(const pt_decoy *d)
+{
+    if (d->state == D_DONE) {
+        return 0;
+    }
+    if (d->state == D_H2) {
+        return out_pending(d) < OUT_HIGH;
+    }
+    return out_pending(d) < OUT_HIGH && d->in_len < IN_MAX;
+}

@@ -1,0 +1,725 @@
+#!/usr/bin/env python3
+"""run_probes.py — active-probing suite: does our server answer every probe
+the way Debian's nginx does? (docs/SECURITY.md)
+
+It starts, on 127.0.0.1:
+  nginx     Debian's nginx 1.22 with Debian's http{} defaults, the same
+            certificate and the same site as our built-in decoy;
+  builtin   our server with the built-in decoy web server;
+  upstream  our server relaying decoy connections to that nginx's plain
+            HTTP port (the recommended deployment);
+then sends every probe to all three at once (the long ones wait for 60 s
+and 75 s timeouts, so everything runs in parallel) and records, per probe:
+what came back (nothing, TLS alert, HTTP status line and the headers that
+matter, body hash), how the connection ended (FIN, RST, still open) and
+when, whether a TLS close_notify preceded the end.
+
+A probe passes when ours matches nginx: same response class and headers,
+same close type, close time within max(0.5 s, 3 %) of nginx's (see
+docs/SECURITY.md for why this tolerance).
+
+Python 3 stdlib only. The server under test is a command template
+(--server-cmd) so that `phantom server` can replace the probe server.
+Exit status 0 when all probes pass, 1 otherwise, 77 when nginx is absent.
+"""
+import argparse
+import concurrent.futures
+import errno
+import hashlib
+import os
+import random
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)  # TLS 1.0 probe
+
+HOST = "127.0.0.1"
+# Long enough to see nginx's keepalive_timeout (75 s) and
+# client_header_timeout (60 s) expire, with room for the tolerance.
+LONG_WAIT = 82.0
+SHORT_WAIT = 6.0
+
+
+# ---- one connection ---------------------------------------------------------
+
+class Outcome:
+    def __init__(self):
+        self.tls = ""          # "", "ok <version> <alpn>", "fail <reason>"
+        self.raw = b""         # bytes received below TLS (alerts, plain HTTP)
+        self.plain = b""       # application data received inside TLS
+        self.close = "OPEN"    # FIN, RST, OPEN (still open at the deadline)
+        self.close_notify = False
+        self.t_close = None    # seconds from the last byte we sent
+        self.t_first = None    # seconds from then to the first byte back
+        self.error = ""
+
+    def summary(self):
+        data = self.plain if self.plain else self.raw
+        return classify(data, self.tls)
+
+
+def classify(data, tls):
+    """A short, comparable description of what came back."""
+    if not data:
+        return "nothing"
+    if data[:1] == b"\x15" and len(data) >= 7:
+        return "tls-alert %d/%d" % (data[5], data[6])
+    if data.startswith(b"HTTP/"):
+        return describe_http(data)
+    if data[:9] == b"\x00\x00\x12\x04\x00\x00\x00\x00\x00" or data[3:4] == b"\x04":
+        return "h2 " + describe_h2(data)
+    if data[:1] == b"\x16":
+        return "tls-handshake %d bytes" % len(data)
+    return "bytes %d sha=%s" % (len(data), hashlib.sha256(data).hexdigest()[:12])
+
+
+MATTER = ("server", "content-type", "content-length", "connection", "accept-ranges",
+          "content-range", "location", "transfer-encoding", "keep-alive")
+
+
+def describe_http(data):
+    """Status lines, header names in order, the values that matter, body
+    hashes: for every response in |data| (pipelined or keep-alive)."""
+    out = []
+    while data.startswith(b"HTTP/"):
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            out.append("partial-head")
+            break
+        lines = head.split(b"\r\n")
+        names, vals, clen = [], [], None
+        for ln in lines[1:]:
+            k, _, v = ln.partition(b":")
+            k = k.decode("latin-1").lower()
+            v = v.strip().decode("latin-1")
+            names.append(k)
+            if k == "location":
+                # Ports and schemes differ by construction on loopback (see
+                # docs/SECURITY.md): compare the path.
+                v = "/" + v.split("://", 1)[-1].split("/", 1)[-1] if "://" in v else v
+            if k in MATTER:
+                vals.append("%s=%s" % (k, v))
+            if k == "content-length":
+                clen = int(v)
+        body = b""
+        status = lines[0].decode("latin-1")
+        if clen is not None and not status.endswith(" 304 Not Modified"):
+            body, rest = rest[:clen], rest[clen:]
+        elif " 304 " in status:
+            pass
+        else:
+            body, rest = rest, b""
+        if getattr(describe_http, "head_only", False):
+            pass
+        out.append("%s | %s | %s | body=%d:%s" % (status, ",".join(names), ";".join(vals),
+                                                    len(body),
+                                                    hashlib.sha256(body).hexdigest()[:10]))
+        data = rest
+    if data:
+        out.append("trailing %d bytes" % len(data))
+    return " || ".join(out)
+
+
+H2_TYPES = {0: "DATA", 1: "HEADERS", 3: "RST_STREAM", 4: "SETTINGS", 6: "PING", 7: "GOAWAY",
+            8: "WINDOW_UPDATE"}
+
+
+def describe_h2(data):
+    """Frame types (SETTINGS with ACK flag shown), :status when indexed,
+    GOAWAY error codes; DATA lengths summed per stream."""
+    out, pos = [], 0
+    while pos + 9 <= len(data):
+        ln = int.from_bytes(data[pos:pos + 3], "big")
+        typ, flags = data[pos + 3], data[pos + 4]
+        payload = data[pos + 9:pos + 9 + ln]
+        name = H2_TYPES.get(typ, "T%d" % typ)
+        if typ == 4:
+            name += "-ACK" if flags & 1 else ""
+        if typ == 1 and payload:
+            b = payload[0]
+            statuses = {0x88: 200, 0x89: 204, 0x8a: 206, 0x8b: 304, 0x8c: 400, 0x8d: 404,
+                        0x8e: 500}
+            name += "(%s)" % statuses.get(b, "lit")
+        if typ == 7 and len(payload) >= 8:
+            name += "(%d)" % int.from_bytes(payload[4:8], "big")
+        if typ == 0:
+            name += "(%d)" % ln
+        out.append(name)
+        pos += 9 + ln
+    return ",".join(out)
+
+
+def recv_until_close(sock, deadline, sink, tlsobj=None, inc=None, outcome=None, stop=None,
+                     t0=None):
+    """Read until FIN/RST/deadline. With a TLS object, feed it and collect
+    plaintext. Returns the close type."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "OPEN"
+        sock.settimeout(left)
+        try:
+            d = sock.recv(65536)
+        except socket.timeout:
+            return "OPEN"
+        except ConnectionResetError:
+            return "RST"
+        except OSError as e:
+            if e.errno == errno.ECONNRESET:
+                return "RST"
+            raise
+        if not d:
+            return "FIN"
+        if outcome is not None and outcome.t_first is None and t0 is not None and tlsobj is None:
+            outcome.t_first = time.monotonic() - t0
+        if tlsobj is None:
+            sink.append(d)
+        else:
+            inc.write(d)
+            while True:
+                try:
+                    p = tlsobj.read(65536)
+                    if not p:  # Python returns b"" for close_notify
+                        outcome.close_notify = True
+                        break
+                    if outcome.t_first is None and t0 is not None:
+                        # first application byte (tickets do not count)
+                        outcome.t_first = time.monotonic() - t0
+                    sink.append(p)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLZeroReturnError:
+                    outcome.close_notify = True
+                    break
+                except ssl.SSLError as e:
+                    outcome.error = "tls read: %s" % e.reason
+                    break
+        if stop and stop(b"".join(sink)):
+            return "STOPPED"
+
+
+def run_probe(port, probe):
+    """One probe against one server. Never raises."""
+    o = Outcome()
+    t_sent = time.monotonic()
+    try:
+        sock = socket.create_connection((HOST, port), timeout=10)
+    except OSError as e:
+        o.error = "connect: %s" % e
+        return o
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    wait = probe.get("wait", SHORT_WAIT)
+    try:
+        if not probe.get("tls"):
+            for chunk in probe.get("send", []):
+                sock.sendall(chunk)
+            if probe.get("shut_wr"):
+                sock.shutdown(socket.SHUT_WR)
+            t_sent = time.monotonic()
+            sink = []
+            o.close = recv_until_close(sock, t_sent + wait, sink, outcome=o, t0=t_sent)
+            o.raw = b"".join(sink)
+        else:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            if probe.get("tls12"):
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            if probe.get("tls10"):
+                ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+                ctx.maximum_version = ssl.TLSVersion.TLSv1
+            if probe.get("alpn"):
+                ctx.set_alpn_protocols(probe["alpn"])
+            inc, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+            obj = ctx.wrap_bio(inc, outb, server_hostname=probe.get("sni", "localhost"))
+            raw = []
+            while True:
+                try:
+                    obj.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    pending = outb.read()
+                    if pending:
+                        sock.sendall(pending)
+                    sock.settimeout(10)
+                    try:
+                        d = sock.recv(65536)
+                    except ConnectionResetError:
+                        d = None
+                    if not d:
+                        o.tls = "fail closed during handshake"
+                        o.close = "FIN" if d == b"" else "RST"
+                        o.t_close = time.monotonic() - t_sent
+                        return o
+                    raw.append(d)
+                    inc.write(d)
+                except ssl.SSLError as e:
+                    o.tls = "fail %s" % e.reason
+                    o.raw = b"".join(raw)[-7:] if raw else b""
+                    pending = outb.read()
+                    if pending:
+                        try:
+                            sock.sendall(pending)
+                        except OSError:
+                            pass
+                    t_sent = time.monotonic()
+                    sink = []
+                    o.close = recv_until_close(sock, t_sent + wait, sink)
+                    o.raw += b"".join(sink)
+                    o.t_close = time.monotonic() - t_sent if o.close != "OPEN" else None
+                    return o
+            o.tls = "ok %s %s %s" % (obj.version(), obj.selected_alpn_protocol(), obj.cipher()[0])
+            pending = outb.read()
+            if pending:
+                sock.sendall(pending)
+            for chunk in probe.get("send", []):
+                obj.write(chunk)  # one write <= 16 KiB: one TLS record
+                sock.sendall(outb.read())
+            if probe.get("shut_wr"):
+                sock.shutdown(socket.SHUT_WR)  # FIN without close_notify
+            t_sent = time.monotonic()
+            sink = []
+            o.close = recv_until_close(sock, t_sent + wait, sink, obj, inc, o, t0=t_sent)
+            o.plain = b"".join(sink)
+        if o.close != "OPEN":
+            o.t_close = time.monotonic() - t_sent
+    except Exception as e:  # a probe must never take the suite down
+        o.error = "%s: %s" % (type(e).__name__, e)
+    finally:
+        sock.close()
+    return o
+
+
+# ---- the battery -------------------------------------------------------------
+
+def probes(replay_msg, stale_msg, unknown_msg):
+    rnd = random.Random(20240613)
+
+    def rb(n, first=None):
+        b = bytearray(rnd.getrandbits(8) for _ in range(n))
+        if first is not None:
+            b[0] = first
+        return bytes(b)
+
+    L = LONG_WAIT
+    req = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: probe/1\r\nAccept: */*\r\n\r\n"
+    ps = [
+        dict(name="tcp-silent", wait=L),
+        dict(name="tcp-halfclose", shut_wr=True),
+        dict(name="tls-halfclose", tls=True, shut_wr=True),
+        dict(name="tls-partial-halfclose", tls=True, shut_wr=True,
+             send=[b"GET / HTTP/1.1\r\nHost: localhost\r\n"]),
+        dict(name="tcp-plain-get", send=[req]),
+        dict(name="tcp-plain-get-partial", send=[b"GET / HTTP/1.1\r\nHost: localhost\r\n"], wait=L),
+        dict(name="tcp-rand-1-ascii", send=[b"x"], wait=L),
+        dict(name="tcp-rand-16-ascii", send=[rb(16, 0x41)]),
+        dict(name="tcp-rand-16-hibit", send=[rb(16, 0x9c)]),
+        dict(name="tcp-rand-100", send=[rb(100, 0x37)]),
+        dict(name="tcp-rand-1500", send=[rb(1500, 0x52)]),
+        dict(name="tcp-rand-5000", send=[rb(5000, 0x07)]),
+        dict(name="tcp-0x16-garbage-8", send=[b"\x16\x03\x01\x00\x03" + rb(3)]),
+        dict(name="tcp-0x16-garbage-300", send=[b"\x16\x03\x01\x01\x27" + rb(295)]),
+        dict(name="tcp-0x16-short", send=[b"\x16\x03"], wait=L),
+        dict(name="tls-silent", tls=True, wait=L),
+        dict(name="tls-silent-h2", tls=True, alpn=["h2", "http/1.1"], wait=L),
+        dict(name="tls12-silent", tls=True, tls12=True, wait=L),
+        dict(name="tls-nosni-get", tls=True, sni=None, send=[req]),
+        dict(name="tls12-get", tls=True, tls12=True, send=[req]),
+        dict(name="tls-alpn-unknown", tls=True, alpn=["foo/1"]),
+        dict(name="tls10-hello", tls=True, tls10=True),
+        dict(name="tls-get-keepalive", tls=True, send=[req], wait=L),
+        dict(name="tls-get-close", tls=True,
+             send=[b"GET /about.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"]),
+        dict(name="tls-head", tls=True,
+             send=[b"HEAD /css/style.css HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"]),
+        dict(name="tls-get-404", tls=True,
+             send=[b"GET /wp-login.php HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"]),
+        dict(name="tls-get-http10", tls=True, send=[b"GET /robots.txt HTTP/1.0\r\n\r\n"]),
+        dict(name="tls-get-nohost", tls=True, send=[b"GET / HTTP/1.1\r\n\r\n"]),
+        dict(name="tls-get-dir-noslash", tls=True,
+             send=[b"GET /css HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"]),
+        dict(name="tls-post", tls=True,
+             send=[b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+                   b"Connection: close\r\n\r\nhello"]),
+        dict(name="tls-options", tls=True,
+             send=[b"OPTIONS * HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"]),
+        dict(name="tls-badmethod", tls=True,
+             send=[b"get / HTTP/1.1\r\nHost: localhost\r\n\r\n"]),
+        dict(name="tls-range", tls=True,
+             send=[b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-99\r\n"
+                   b"Connection: close\r\n\r\n"]),
+        dict(name="tls-range-unsat", tls=True,
+             send=[b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nRange: bytes=99999-\r\n"
+                   b"Connection: close\r\n\r\n"]),
+        dict(name="tls-traversal", tls=True,
+             send=[b"GET /../../etc/passwd HTTP/1.1\r\nHost: localhost\r\n\r\n"]),
+        dict(name="tls-traversal-enc", tls=True,
+             send=[b"GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: localhost\r\n"
+                   b"Connection: close\r\n\r\n"]),
+        dict(name="tls-garbage-line", tls=True, send=[b"HELLO\r\n\r\n"]),
+        dict(name="tls-http-partial", tls=True, send=[b"GET / HTTP/1.1\r\nHost: localhost\r\n"],
+             wait=L),
+        dict(name="tls-long-uri", tls=True,
+             send=[b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n"]),
+        dict(name="tls-big-header", tls=True,
+             send=[b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"b" * 9000 + b"\r\n\r\n"]),
+        dict(name="tls-h2-get", tls=True, alpn=["h2"], send=[h2_get(b"/")], wait=L),
+        dict(name="tls-h2-garbage", tls=True, alpn=["h2"], send=[rb(40, 0x50)]),
+        dict(name="tls-h2-get-gzip", tls=True, alpn=["h2"],
+             send=[h2_get(b"/", extra=b"\x0f\x01\x11gzip, deflate, br")]),
+        dict(name="tls-browser-gzip", tls=True,
+             send=[b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Mozilla/5.0 (X11; Linux "
+                   b"x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36\r\n"
+                   b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+                   b"Accept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-GB,en;q=0.9"
+                   b"\r\nConnection: close\r\n\r\n"]),
+        dict(name="tls-404-gzip", tls=True,
+             send=[b"GET /admin/ HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\n"
+                   b"Connection: close\r\n\r\n"]),
+        dict(name="tls-403-gzip", tls=True,
+             send=[b"GET /img/ HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\n"
+                   b"Connection: close\r\n\r\n"]),
+        dict(name="tls-gzip-q0-range", tls=True,
+             send=[b"GET /index.html HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip;q=0\r\n"
+                   b"Range: bytes=-20\r\nConnection: close\r\n\r\n"]),
+        dict(name="tls-h2-preface-on-h1", tls=True, send=[h2_get(b"/")]),
+    ]
+    for n in (1, 2, 16, 64, 121, 122, 300, 700, 1024, 4000, 16384):
+        ps.append(dict(name="tls-rand-%d" % n, tls=True, send=[rb(n)],
+                       wait=L if n == 1 else SHORT_WAIT))
+    ps.append(dict(name="tls-rand-prefix-ok-300", tls=True,
+                   send=[struct.pack(">H", 298) + rb(298)]))
+    ps.append(dict(name="tls-rand-prefix-long", tls=True,
+                   send=[struct.pack(">H", 600) + rb(298)]))
+    for name, msg in (("tls-replay", replay_msg), ("tls-stale-ts", stale_msg),
+                      ("tls-unknown-key", unknown_msg)):
+        if msg:
+            ps.append(dict(name=name, tls=True, send=[msg]))
+    # Whether the random bytes start with a TLS-looking byte decides
+    # nginx's path; the seeds above were chosen to cover both.
+    return ps
+
+
+def h2_get(path, extra=b""):
+    """The client preface, an empty SETTINGS and a HEADERS frame for GET
+    |path| (HPACK: static indexes and literals, no Huffman), plus |extra|
+    header block bytes."""
+    pre = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    hb = b"\x82\x87"  # :method GET, :scheme https
+    hb += b"\x04" + bytes([len(path)]) + path if path != b"/" else b"\x84"
+    hb += b"\x01\x09localhost"  # :authority, literal without indexing
+    hb += extra
+    hdr = len(hb).to_bytes(3, "big") + b"\x01\x05" + b"\x00\x00\x00\x01" + hb
+    return pre + settings + hdr
+
+
+# ---- servers -----------------------------------------------------------------
+
+def free_port():
+    s = socket.socket()
+    s.bind((HOST, 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, proc, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited with %d" % proc.returncode)
+        try:
+            socket.create_connection((HOST, port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port %d never opened" % port)
+
+
+NGINX_CONF = """
+# Debian 12's /etc/nginx/nginx.conf http block and default site, on
+# loopback ports, with the certificate and site of the probe run.
+{user}
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log;
+daemon off;
+events {{ worker_connections 768; }}
+http {{
+    sendfile on;
+    tcp_nopush on;
+    types_hash_max_size 2048;
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers on;
+    access_log {tmp}/access.log;
+    gzip on;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    server {{
+        listen {host}:{tls_port} ssl http2 default_server;
+        listen {host}:{http_port} default_server;
+        listen {host}:{h2c_port} http2 default_server;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        root {site};
+        index index.html index.htm;
+        server_name _;
+        error_page 404 /404.html;
+        location / {{
+            try_files $uri $uri/ =404;
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(tmp, cert, key, site, nginx_bin):
+    tls_port, http_port, h2c_port = free_port(), free_port(), free_port()
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(tmp=tmp, cert=cert, key=key, site=site, host=HOST,
+                                  tls_port=tls_port, http_port=http_port, h2c_port=h2c_port,
+                                  user="user root;" if os.geteuid() == 0 else ""))
+    proc = subprocess.Popen([nginx_bin, "-c", conf, "-p", tmp, "-e", os.path.join(tmp, "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_port(tls_port, proc)
+    return proc, tls_port, http_port, h2c_port
+
+
+# ---- comparison ----------------------------------------------------------------
+
+def tolerance(t_ref):
+    # Loopback jitter under this suite's parallel load is a few ms; nginx's
+    # own timers fire up to ~300 ms late (NGX_TIMER_LAZY_DELAY) and a
+    # prober on the Internet sees RTT jitter of tens of ms. 3 % keeps the
+    # 60/75 s timeouts honest to within ~2 s.
+    return max(0.5, 0.03 * t_ref)
+
+
+def compare(ref, ours):
+    """List of differences (empty when they match)."""
+    diffs = []
+    if ref.tls.split(" ")[0:2] != ours.tls.split(" ")[0:2] and not (
+            ref.tls.startswith("fail") and ours.tls.startswith("fail")):
+        diffs.append("tls: %s vs %s" % (ref.tls, ours.tls))
+    elif ref.tls.startswith("ok") and ref.tls != ours.tls:
+        diffs.append("tls: %s vs %s" % (ref.tls, ours.tls))
+    if ref.summary() != ours.summary():
+        diffs.append("response")
+    if ref.close != ours.close:
+        diffs.append("close %s vs %s" % (ref.close, ours.close))
+    if ref.close_notify != ours.close_notify:
+        diffs.append("close_notify %s vs %s" % (ref.close_notify, ours.close_notify))
+    if ref.t_close is not None and ours.t_close is not None:
+        if abs(ref.t_close - ours.t_close) > tolerance(ref.t_close):
+            diffs.append("time %.2f vs %.2f" % (ref.t_close, ours.t_close))
+    if (ref.t_first is None) != (ours.t_first is None) or (
+            ref.t_first is not None and
+            abs(ref.t_first - ours.t_first) > tolerance(ref.t_first)):
+        diffs.append("first byte %s vs %s" % (
+            "-" if ref.t_first is None else "%.2f" % ref.t_first,
+            "-" if ours.t_first is None else "%.2f" % ours.t_first))
+    if ours.error and not ref.error:
+        diffs.append("error: " + ours.error)
+    return diffs
+
+
+def fmt(o):
+    t = "%.2fs" % o.t_close if o.t_close is not None else "-"
+    cn = "+cn" if o.close_notify else ""
+    f = "%.2f" % o.t_first if o.t_first is not None else "-"
+    return "%s/%s%s@%s" % (f, o.close, cn, t)
+
+
+# Differences we measured, understand and accept for now; each is explained
+# in docs/SECURITY.md ("Residual differences"). They are printed, not failed.
+KNOWN = {
+    ("tls-silent-h2", "builtin"): "h2 server preface waits for the first record (30 s)",
+    ("tls-silent-h2", "upstream"): "h2 server preface waits for the first record; nginx h2c "
+                                   "upstream ends idle with GOAWAY(PROTOCOL_ERROR)",
+}
+
+
+def timing(targets, n, replay, stale, unknown):
+    """Median and spread of the time from our first record to the decoy's
+    first byte, per kind of first record: the server's decision must not
+    show in it."""
+    rnd = random.Random(7)
+    kinds = [("garbage-16", lambda: bytes(rnd.getrandbits(8) for _ in range(16))),
+             ("prefix-ok-400", lambda: struct.pack(">H", 398) +
+              bytes(rnd.getrandbits(8) for _ in range(398))),
+             ("unknown-key", lambda: unknown),
+             ("stale-ts", lambda: stale),
+             ("replay", lambda: replay)]
+    print("%-14s %-9s %9s %9s %9s   (microseconds to the first response byte)" % (
+        "first record", "target", "p10", "median", "p90"))
+    for kname, make in kinds:
+        for tname, port in targets.items():
+            samples = []
+            for _ in range(n):
+                o = run_probe(port, dict(name=kname, tls=True, send=[make()], wait=2.0))
+                if o.t_first is not None:
+                    samples.append(o.t_first * 1e6)
+            samples.sort()
+            if samples:
+                q = lambda f: samples[min(len(samples) - 1, int(f * len(samples)))]
+                print("%-14s %-9s %9.0f %9.0f %9.0f" % (kname, tname, q(0.1), q(0.5), q(0.9)))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--server", help="probe server binary (pt_probe_server)")
+    ap.add_argument("--client", help="probe client binary (pt_probe_client)")
+    ap.add_argument("--server-cmd", default="{server} --listen {host}:{port} --cert {cert} "
+                    "--key {key} --server-key {server_key} --authorized {client_pub} {mode}",
+                    help="command template for our server ({mode} is '' or '--upstream H:P')")
+    ap.add_argument("--site", default=os.path.join(here, "..", "..", "obfs", "site"))
+    ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
+    ap.add_argument("--only", help="comma-separated probe names")
+    ap.add_argument("--targets", default="builtin,upstream")
+    ap.add_argument("--verbose", "-v", action="store_true")
+    ap.add_argument("--nginx-only", action="store_true", help="measure nginx, compare nothing")
+    ap.add_argument("--timing", type=int, default=0, metavar="N",
+                    help="instead of the battery: N sequential samples per first-record kind, "
+                         "time to the first response byte (docs/SECURITY.md)")
+    args = ap.parse_args()
+
+    if not os.path.exists(args.nginx):
+        print("run_probes: nginx not installed (scripts/install-deps.sh); skipping")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="pt-probe-")
+    os.chmod(tmp, 0o755)
+    procs = []
+    try:
+        cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "30", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        site = os.path.abspath(args.site)
+        ngx, ngx_tls, ngx_http, ngx_h2c = start_nginx(tmp, cert, key, site, args.nginx)
+        procs.append(ngx)
+        targets = {"nginx": ngx_tls}
+
+        replay = stale = unknown = None
+        if not args.nginx_only:
+            skey, cpub = os.path.join(tmp, "server.key"), os.path.join(tmp, "client.pub")
+            ckey, spub = os.path.join(tmp, "client.key"), os.path.join(tmp, "server.pub")
+            subprocess.run([args.client, "genkeys", skey, spub, ckey, cpub], check=True)
+            for mode in args.targets.split(","):
+                port = free_port()
+                m = "" if mode == "builtin" else "--upstream %s:%d --upstream-h2 %s:%d" % (
+                    HOST, ngx_http, HOST, ngx_h2c)
+                cmd = args.server_cmd.format(server=args.server, host=HOST, port=port, cert=cert,
+                                             key=key, server_key=skey, client_pub=cpub, mode=m)
+                p = subprocess.Popen(cmd.split(), stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(tmp, mode + ".log"), "w"))
+                p.pt_log = os.path.join(tmp, mode + ".log")
+                procs.append(p)
+                wait_port(port, p)
+                targets[mode] = port
+            # A real client's first message, accepted once by each of our
+            # servers (so the replay cache holds it), then replayed.
+            first = os.path.join(tmp, "msg1.bin")
+            for mode in args.targets.split(","):
+                subprocess.run([args.client, "connect", "%s:%d" % (HOST, targets[mode]), ckey, spub,
+                                first], check=True, timeout=20)
+                # Both servers must have accepted the same message: replay it
+                # to the second one too (it was fresh there: accepted now).
+                break
+            for mode in args.targets.split(",")[1:]:
+                subprocess.run([args.client, "send", "%s:%d" % (HOST, targets[mode]), first],
+                               check=True, timeout=20)
+            replay = open(first, "rb").read()
+            stale_f, unk_f = os.path.join(tmp, "stale.bin"), os.path.join(tmp, "unknown.bin")
+            subprocess.run([args.client, "make", stale_f, ckey, spub, "--time-offset", "-3600"],
+                           check=True)
+            subprocess.run([args.client, "make", unk_f, "-", spub], check=True)
+            stale, unknown = open(stale_f, "rb").read(), open(unk_f, "rb").read()
+
+        if args.timing:
+            return timing(targets, args.timing, replay, stale, unknown)
+        battery = probes(replay, stale, unknown)
+        if args.only:
+            keep = set(args.only.split(","))
+            battery = [p for p in battery if p["name"] in keep]
+        jobs = {}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(battery) * len(targets)) as ex:
+            for p in battery:
+                for tname, port in targets.items():
+                    jobs[(p["name"], tname)] = ex.submit(run_probe, port, p)
+        res = {k: f.result() for k, f in jobs.items()}
+
+        passed = failed = 0
+        for p in battery:
+            ref = res[(p["name"], "nginx")]
+            print("%-26s nginx    %-22s %s %s" % (p["name"], fmt(ref), ref.tls, ref.summary()))
+            if args.verbose and (ref.plain or ref.raw):
+                print("    nginx bytes: %r" % (ref.plain or ref.raw)[:600])
+            for tname in targets:
+                if tname == "nginx":
+                    continue
+                o = res[(p["name"], tname)]
+                d = compare(ref, o)
+                known = KNOWN.get((p["name"], tname))
+                mark = "ok" if not d else (("KNOWN (%s) " % known) if known else "MISMATCH ") + \
+                    "; ".join(d)
+                if d and known:
+                    d = []
+                    known_n = globals().setdefault("_known", [0])
+                    known_n[0] += 1
+                print("%-26s %-8s %-22s %s" % ("", tname, fmt(o), mark))
+                if d and "response" in d:
+                    print("%-35s ours: %s %s" % ("", o.tls, o.summary()))
+                if args.verbose and (o.plain or o.raw):
+                    print("    %s bytes: %r" % (tname, (o.plain or o.raw)[:600]))
+                if d:
+                    failed += 1
+                else:
+                    passed += 1
+        print("probes: %d passed, %d failed (%d of the passed are known residuals)" % (
+            passed, failed, globals().get("_known", [0])[0]))
+        return 0 if failed == 0 else 1
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            # Our servers must end cleanly on SIGTERM: a sanitizer report
+            # (error or leak) makes the exit status non-zero.
+            if hasattr(p, "pt_log") and p.returncode != 0:
+                print("run_probes: %s exited with %d:" % (p.args[0], p.returncode))
+                sys.stdout.write(open(p.pt_log).read()[-4000:])
+                SERVER_FAILURES.append(p.returncode)
+        if os.environ.get("PT_PROBE_KEEP"):
+            print("kept", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+SERVER_FAILURES = []
+
+if __name__ == "__main__":
+    rc = main()
+    sys.exit(1 if SERVER_FAILURES and rc == 0 else rc)
