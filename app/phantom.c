@@ -1,12 +1,12 @@
 /* phantom — the Phantom Tunnel command.
  *
+ *   phantom server -c server.conf [--flag value ...]
+ *   phantom client -c client.conf [--flag value ...] | --import URI [-o FILE]
+ *   phantom invite -c server.conf [--name N --endpoint H:P ...]
  *   phantom genkey [-o FILE]   new private key (base64) to stdout or FILE (0600)
  *   phantom pubkey             private key on stdin -> public key on stdout
  *   phantom selftest [--server-key F --client-key F]
  *   phantom version
- *
- * `phantom server` and `phantom client` arrive with the session, TLS and
- * proxy layers (README.md, "Status"); until then they say so and exit 2.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +20,7 @@
 #include "pt_err.h"
 #include "pt_key.h"
 #include "pt_noise.h"
+#include "pt_daemon.h"
 #include "pt_selftest.h"
 
 #define PT_VERSION_STRING "0.1.0"
@@ -29,6 +30,14 @@ static void usage(FILE *f)
     fprintf(f, "usage: phantom <command> [options]\n"
                "\n"
                "commands:\n"
+               "  server -c FILE    run the server (TLS on 443 behind a decoy website)\n"
+               "  client -c FILE    run the client (SOCKS5 127.0.0.1:1080, HTTP 127.0.0.1:8118)\n"
+               "  client --import URI [-o FILE]\n"
+               "                    write a client config from an invite URI\n"
+               "  invite -c FILE [--name N] [--endpoint HOST:PORT] [--server-name SNI]\n"
+               "         [--verify system|pin|none] [--public-key KEY]\n"
+               "                    print a client config, its import URI and the server stanza\n"
+               "  (server and client take --flag value overrides: see docs/CONFIG.md)\n"
                "  genkey [-o FILE]  print a new private key (base64); with -o, write it to\n"
                "                    FILE, created with mode 0600 (never overwritten)\n"
                "  pubkey            read a private key on stdin, print its public key\n"
@@ -197,13 +206,14 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "server") == 0 || strcmp(cmd, "client") == 0) {
-        fprintf(stderr,
-                "phantom %s: not implemented yet. This build has the protocol core (Noise_IK\n"
-                "handshake, encrypted frames) and key tools; the session, TLS transport and\n"
-                "proxy land next (see README.md, 'Status').\n",
-                cmd);
-        return 2;
+    if (strcmp(cmd, "server") == 0) {
+        return pt_daemon_server(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "client") == 0) {
+        return pt_daemon_client(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "invite") == 0) {
+        return pt_daemon_invite(argc - 1, argv + 1);
     }
     fprintf(stderr, "phantom: unknown command '%s'\n", cmd);
     usage(stderr);

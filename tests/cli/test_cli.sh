@@ -36,7 +36,7 @@ check "selftest with key files passes" '"$phantom" selftest --server-key "$dir/s
 chmod 644 "$dir/s.key"
 check "a world-readable key file is refused, naming the file" '! "$phantom" selftest --server-key "$dir/s.key" --client-key "$dir/a.key" 2>"$dir/err" && grep -q "s.key: key file is accessible by others" "$dir/err"'
 check "a missing key file is refused" '! "$phantom" selftest --server-key "$dir/nope" --client-key "$dir/a.key" 2>/dev/null'
-check "server is honest about not existing yet" '! "$phantom" server 2>"$dir/err" && grep -q "not implemented yet" "$dir/err"'
+check "server without -c prints its usage" '! "$phantom" server 2>"$dir/err" && grep -q "usage: phantom server -c FILE" "$dir/err"'
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]
