@@ -145,6 +145,26 @@ void pt_frame_dir_cleanup(pt_frame_dir *d)
     sodium_memzero(d, sizeof(*d));
 }
 
+/* CSPRNG bytes from the direction's pool (see pt_frame_dir). */
+static void pool_bytes(pt_frame_dir *d, uint8_t *out, size_t n)
+{
+    while (n) {
+        if (d->rnd_pos == 0 || d->rnd_pos >= sizeof(d->rnd)) {
+            randombytes_buf(d->rnd, sizeof(d->rnd));
+            d->rnd_pos = 0;
+        }
+        size_t take = sizeof(d->rnd) - d->rnd_pos;
+        if (take > n) {
+            take = n;
+        }
+        memcpy(out, d->rnd + d->rnd_pos, take);
+        sodium_memzero(d->rnd + d->rnd_pos, take); /* never hand out a byte twice */
+        d->rnd_pos += take;
+        out += take;
+        n -= take;
+    }
+}
+
 /* The 2-byte mask for frame |n|: ChaCha20(K_len, nonce(n), counter 0). */
 static void len_mask(const pt_frame_dir *d, uint8_t mask[2])
 {
@@ -193,7 +213,7 @@ int pt_frame_seal_raw(pt_frame_dir *d, uint8_t *buf, size_t cap, size_t *wire_le
         if (pad) {
             memcpy(pl + payload_len, pad, pad_len);
         } else {
-            randombytes_buf(pl + payload_len, pad_len);
+            pool_bytes(d, pl + payload_len, pad_len);
         }
     }
 
@@ -223,7 +243,7 @@ int pt_frame_seal(pt_frame_dir *d, const pt_pad_policy *policy, uint8_t *buf, si
 {
     uint8_t rnd = 0;
     if (policy->strategy == PT_PAD_RANDOM) {
-        randombytes_buf(&rnd, 1);
+        pool_bytes(d, &rnd, 1);
     }
     size_t pad_len = pt_frame_pad_len(policy, payload_len, rnd);
     return pt_frame_seal_raw(d, buf, cap, wire_len, type, stream_id, payload, payload_len, NULL,
