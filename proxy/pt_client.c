@@ -518,7 +518,11 @@ static void on_link_down(pt_link *l, void *user, int err)
     int was_current = c->current == tun || !tun->up;
     if (!tun->up) {
         c->connecting = 0;
-        pt_log_warn("tunnel handshake failed: %s", pt_strerror(err));
+        /* The server answers an unknown key exactly like a web server (that
+         * is the point), so "not accepted" is all we can know here. */
+        pt_log_warn("tunnel handshake failed (%s): the server did not accept this client's key, "
+                    "or it is not the Phantom server whose PublicKey is configured",
+                    pt_strerror(err));
     } else if (err != PT_ERR_OK) {
         pt_log_warn("tunnel lost: %s", pt_strerror(err));
     }

@@ -23,6 +23,7 @@ struct pt_egress_req {
     uv_timer_t timer;
     int timer_closing;
     int connecting;              /* a pt_tcp_connect is in flight */
+    pt_tcp_connecting *conn;     /* ... and its handle, to cancel it */
     uint32_t last_code;
 };
 
@@ -165,6 +166,14 @@ static void on_timer_closed(uv_handle_t *h)
 /* Free |r| once nothing of libuv refers to it any more. */
 static void release(pt_egress_req *r)
 {
+    if (r->connecting && r->conn) {
+        /* Timed out or cancelled mid-connect: close the socket now rather
+         * than let the kernel retry SYNs for two minutes. on_connected comes
+         * back with UV_ECANCELED and calls release again. */
+        pt_tcp_connect_cancel(r->conn);
+        r->conn = NULL;
+        return;
+    }
     if (r->timer_closing || r->gai_pending || r->connecting) {
         return;
     }
@@ -223,6 +232,7 @@ static void on_connected(pt_transport *t, int status, void *arg)
 {
     pt_egress_req *r = arg;
     r->connecting = 0;
+    r->conn = NULL;
     if (r->done) {
         if (t) {
             pt_transport_close(t, NULL); /* too late: timed out or cancelled */
@@ -248,7 +258,7 @@ static void connect_to(pt_egress_req *r, const struct sockaddr *sa)
     } else {
         ((struct sockaddr_in6 *)&ss)->sin6_port = htons(r->port);
     }
-    int rc = pt_tcp_connect(r->loop, (const struct sockaddr *)&ss, on_connected, r);
+    int rc = pt_tcp_connect_ex(r->loop, (const struct sockaddr *)&ss, on_connected, r, &r->conn);
     if (rc != 0) {
         r->last_code = pt_egress_code_from_uv(rc);
         try_next(r);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pt_err.h"
 #include "pt_frame.h"
@@ -30,6 +31,7 @@ struct ssession {
     pt_link *link;
     pt_front_conn *fc;
     size_t client_idx; /* index in srv->clients, SIZE_MAX if removed */
+    char name[72];     /* for logs, also after the key was removed */
     ssession *prev, *next;
 };
 
@@ -256,8 +258,9 @@ static void on_session(pt_link *l, pt_front_conn *fc, void *user)
     }
     srv->sessions = ss;
     srv->n_sessions++;
-    const char *name = ss->client_idx < srv->n_clients ? srv->clients[ss->client_idx].name : "?";
-    pt_log_info("session up: client %s (%zu sessions)", name, srv->n_sessions);
+    snprintf(ss->name, sizeof(ss->name), "%s",
+             ss->client_idx < srv->n_clients ? srv->clients[ss->client_idx].name : "?");
+    pt_log_info("session up: client %s (%zu sessions)", ss->name, srv->n_sessions);
     if (srv->stopping || srv->n_sessions > srv->cfg.max_sessions) {
         pt_session_goaway(pt_link_session(l),
                           srv->stopping ? PT_WIRE_NO_ERROR : PT_WIRE_ENHANCE_YOUR_CALM);
@@ -275,11 +278,10 @@ static void on_session_down(pt_link *l, pt_front_conn *fc, void *user, int err)
     if (!ss) {
         return;
     }
-    const char *name = ss->client_idx < srv->n_clients ? srv->clients[ss->client_idx].name : "?";
     if (err == PT_ERR_OK) {
-        pt_log_info("session closed: client %s", name);
+        pt_log_info("session closed: client %s", ss->name);
     } else {
-        pt_log_info("session ended: client %s: %s", name, pt_strerror(err));
+        pt_log_info("session ended: client %s: %s", ss->name, pt_strerror(err));
     }
     if (ss->prev) {
         ss->prev->next = ss->next;
@@ -417,6 +419,10 @@ static void maybe_done(pt_server *srv)
         return;
     }
     srv->stopping = 2;
+    /* Only now: pt_front_free detaches the sessions it still tracks, after
+     * which their on_session_down would never reach us. */
+    pt_front_free(srv->front);
+    srv->front = NULL;
     pt_replay_free(srv->replay);
     sodium_memzero(srv->keys, PT_SERVER_MAX_CLIENTS * 32);
     free(srv->keys);
@@ -431,8 +437,9 @@ void pt_server_stop(pt_server *srv)
         return;
     }
     srv->stopping = 1;
-    pt_front_free(srv->front);
-    srv->front = NULL;
+    /* Drain: GOAWAY to every session (sessions that come up meanwhile get
+     * one at once, in on_session); the front, and with it the listener,
+     * goes when the last session is down (maybe_done). */
     for (ssession *ss = srv->sessions; ss; ss = ss->next) {
         pt_link_goaway(ss->link);
     }

@@ -231,10 +231,15 @@ static void on_failed_connect_closed(uv_handle_t *h) { conn_free(h->data); }
 static void connect_done(uv_connect_t *req, int status)
 {
     tcp_conn *c = req->data;
+    if (status == 0 && c->closing) {
+        status = UV_ECANCELED; /* cancelled just as it connected */
+    }
     if (status != 0) {
         c->connect_cb(NULL, status, c->connect_arg);
-        c->closing = 1;
-        uv_close((uv_handle_t *)&c->h, on_failed_connect_closed);
+        if (!c->closing) {
+            c->closing = 1;
+            uv_close((uv_handle_t *)&c->h, on_failed_connect_closed);
+        }
         return;
     }
     /* Frames are small and latency matters; the session batches writes
@@ -244,6 +249,23 @@ static void connect_done(uv_connect_t *req, int status)
 }
 
 int pt_tcp_connect(uv_loop_t *loop, const struct sockaddr *addr, pt_tcp_connect_cb cb, void *arg)
+{
+    return pt_tcp_connect_ex(loop, addr, cb, arg, NULL);
+}
+
+void pt_tcp_connect_cancel(pt_tcp_connecting *cc)
+{
+    tcp_conn *c = (tcp_conn *)cc;
+    if (!c->closing) {
+        /* uv_close on a connecting handle makes libuv call connect_done with
+         * UV_ECANCELED first, then the close callback frees the memory. */
+        c->closing = 1;
+        uv_close((uv_handle_t *)&c->h, on_failed_connect_closed);
+    }
+}
+
+int pt_tcp_connect_ex(uv_loop_t *loop, const struct sockaddr *addr, pt_tcp_connect_cb cb,
+                      void *arg, pt_tcp_connecting **out)
 {
     tcp_conn *c = conn_new(loop);
     if (!c) {
@@ -256,8 +278,12 @@ int pt_tcp_connect(uv_loop_t *loop, const struct sockaddr *addr, pt_tcp_connect_
     if (rc != 0) {
         c->closing = 1;
         uv_close((uv_handle_t *)&c->h, on_failed_connect_closed);
+        return rc;
     }
-    return rc;
+    if (out) {
+        *out = (pt_tcp_connecting *)c;
+    }
+    return 0;
 }
 
 /* ---- listen --------------------------------------------------------------- */

@@ -12,6 +12,17 @@ typedef void (*pt_tcp_connect_cb)(pt_transport *t, int status, void *arg);
  * libuv error (the transport is then already gone). */
 int pt_tcp_connect(uv_loop_t *loop, const struct sockaddr *addr, pt_tcp_connect_cb cb, void *arg);
 
+/* pt_tcp_connect_ex is pt_tcp_connect that also returns a handle for
+ * pt_tcp_connect_cancel, valid until |cb| has been called. */
+typedef struct pt_tcp_connecting pt_tcp_connecting;
+int pt_tcp_connect_ex(uv_loop_t *loop, const struct sockaddr *addr, pt_tcp_connect_cb cb,
+                      void *arg, pt_tcp_connecting **out);
+
+/* pt_tcp_connect_cancel abandons a connect in flight (e.g. its caller's
+ * timeout fired): the socket is closed at once — no SYN retries linger for
+ * minutes — and |cb| is called with (NULL, UV_ECANCELED) from the loop. */
+void pt_tcp_connect_cancel(pt_tcp_connecting *c);
+
 typedef struct pt_tcp_listener pt_tcp_listener;
 /* Called for each accepted connection; the callee owns |t|. */
 typedef void (*pt_tcp_accept_cb)(pt_tcp_listener *l, pt_transport *t, void *arg);
