@@ -27,6 +27,7 @@ PKGS=(
     tshark openssl iproute2              # programs for the fingerprint test (capture_ja4.py); nothing links them
     nginx                                # the reference web server of the probe suite (tests/probe/run_probes.py starts its own on loopback)
     zlib1g-dev                           # gzip like nginx in the decoy web server (obfs/pt_decoy_http.c)
+    chromium                             # headless browser of the end-to-end test (tests/e2e/test_chromium.sh)
 )
 BSSL_VERSION_PREFIX="14."
 
