@@ -49,6 +49,7 @@ enum key_id {
     K_HOSTNAME,
     K_DECOY,
     K_DECOYIDENTITY,
+    K_DECOYUPSTREAMH2,
     K_ALLOWPRIVATETARGETS,
     K_CONNECTTIMEOUT,
     K_HANDSHAKETIMEOUT,
@@ -96,6 +97,7 @@ static const struct key_def KEYS[K_COUNT] = {
     [K_HOSTNAME] = {"Hostname", SEC_SS, 1},
     [K_DECOY] = {"Decoy", SEC_SS, 1},
     [K_DECOYIDENTITY] = {"DecoyIdentity", SEC_SS, 1},
+    [K_DECOYUPSTREAMH2] = {"DecoyUpstreamH2", SEC_SS, 1},
     [K_ALLOWPRIVATETARGETS] = {"AllowPrivateTargets", SEC_SS, 1},
     [K_CONNECTTIMEOUT] = {"ConnectTimeout", SEC_SS, 1},
     [K_HANDSHAKETIMEOUT] = {"HandshakeTimeout", SEC_SS, 1},
@@ -136,6 +138,7 @@ static const struct flag_def FLAGS[] = {
     {"hostname", MODE_SERVER, K_HOSTNAME},
     {"decoy", MODE_SERVER, K_DECOY},
     {"decoy-identity", MODE_SERVER, K_DECOYIDENTITY},
+    {"decoy-upstream-h2", MODE_SERVER, K_DECOYUPSTREAMH2},
     {"private-key-file", MODE_SERVER, K_PRIVATEKEYFILE},
     {"allow-private-targets", MODE_SERVER, K_ALLOWPRIVATETARGETS},
     {"connect-timeout", MODE_SERVER, K_CONNECTTIMEOUT},
@@ -770,6 +773,11 @@ static int set_value(struct ps *ps, int id, const char *v)
             s->decoy_identity = (pt_config_decoy_identity)e;
         }
         return rc;
+    case K_DECOYUPSTREAMH2:
+        if ((rc = set_addr(ps, v, 1, 0, &s->decoy_upstream_h2)) == PT_ERR_OK) {
+            s->has_decoy_upstream_h2 = 1;
+        }
+        return rc;
     case K_ALLOWPRIVATETARGETS:
         return set_bool(ps, v, &s->allow_private_targets);
     case K_CONNECTTIMEOUT:
@@ -1059,6 +1067,25 @@ static int validate_server(struct ps *ps)
             if (addr_equal(&s->decoy_upstream, &s->listen[i])) {
                 return fail_at(ps, L[K_DECOY],
                                "Decoy upstream is one of this server's own Listen addresses "
+                               "(it would loop)");
+            }
+        }
+    }
+    if (s->has_decoy_upstream_h2) {
+        if (s->decoy != PT_CONFIG_DECOY_UPSTREAM) {
+            return fail_at(ps, L[K_DECOYUPSTREAMH2],
+                           "DecoyUpstreamH2 needs Decoy = upstream:<host:port> (HTTP/2 goes to "
+                           "the built-in decoy otherwise)");
+        }
+        if (addr_equal(&s->decoy_upstream_h2, &s->decoy_upstream)) {
+            return fail_at(ps, L[K_DECOYUPSTREAMH2],
+                           "DecoyUpstreamH2 is the Decoy upstream itself: HTTP/2 needs a listener "
+                           "of its own (nginx: listen ... http2)");
+        }
+        for (size_t i = 0; i < s->n_listen; i++) {
+            if (addr_equal(&s->decoy_upstream_h2, &s->listen[i])) {
+                return fail_at(ps, L[K_DECOYUPSTREAMH2],
+                               "DecoyUpstreamH2 is one of this server's own Listen addresses "
                                "(it would loop)");
             }
         }

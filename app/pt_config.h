@@ -116,6 +116,11 @@ typedef struct pt_config_server {
     char decoy_directory[PT_CONFIG_PATH_MAX]; /* DECOY_DIRECTORY */
     pt_addr decoy_upstream;                   /* DECOY_UPSTREAM */
     pt_config_decoy_identity decoy_identity;
+    /* DecoyUpstreamH2 (only with DECOY_UPSTREAM): where HTTP/2 (ALPN h2)
+     * decoy connections are relayed, an h2c prior-knowledge listener
+     * (nginx `listen ... http2`). Unset: the built-in engine answers h2. */
+    int has_decoy_upstream_h2;
+    pt_addr decoy_upstream_h2;
 
     int allow_private_targets;       /* default 0 */
     uint32_t connect_timeout;        /* seconds, 1..3600, default 10 */
@@ -192,9 +197,10 @@ int pt_config_server_parse(pt_config_server **out, const char *text, size_t len,
 /* pt_config_server_override applies one command-line option, with the same
  * checks as the file. |flag| is the option with or without its leading
  * "--": listen (may repeat: the first replaces the file's list), cert,
- * cert-key, self-signed, hostname, decoy, decoy-identity, private-key-file,
- * allow-private-targets, connect-timeout, handshake-timeout, max-clients,
- * max-streams, padding, padding-block, padding-min-size, log-level.
+ * cert-key, self-signed, hostname, decoy, decoy-identity, decoy-upstream-h2,
+ * private-key-file, allow-private-targets, connect-timeout,
+ * handshake-timeout, max-clients, max-streams, padding, padding-block,
+ * padding-min-size, log-level.
  * PT_ERR_NOTFOUND for an unknown flag. On any error |cfg| is unchanged.
  * Call pt_config_server_validate after the last override: checks that
  * involve several keys run there. */

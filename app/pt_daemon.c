@@ -220,7 +220,7 @@ int pt_daemon_server(int argc, char **argv)
     pt_server_config sc;
     memset(&sc, 0, sizeof(sc));
     pt_front_config_default(&sc.front);
-    char listen[80], upstream[300];
+    char listen[80], upstream[300], upstream_h2[300];
     pt_addr_format(&cfg->listen[0], listen, sizeof(listen));
     if (cfg->n_listen > 1) {
         pt_log_warn("only the first Listen address is used in this version (%s)", listen);
@@ -241,6 +241,10 @@ int pt_daemon_server(int argc, char **argv)
     if (cfg->decoy == PT_CONFIG_DECOY_UPSTREAM) {
         pt_addr_format(&cfg->decoy_upstream, upstream, sizeof(upstream));
         sc.front.upstream = upstream;
+    }
+    if (cfg->has_decoy_upstream_h2) {
+        pt_addr_format(&cfg->decoy_upstream_h2, upstream_h2, sizeof(upstream_h2));
+        sc.front.upstream_h2 = upstream_h2;
     }
     pt_egress_policy_default(&sc.egress);
     sc.egress.allow_private = cfg->allow_private_targets;

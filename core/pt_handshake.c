@@ -8,6 +8,21 @@
 #include "pt_cbs.h"
 #include "pt_err.h"
 
+/* PROTOCOL.md §5.3, frame by frame (RFC 9113 §4.1, §6.5, §6.9): what
+ * nginx 1.22's ngx_http_v2_init sends first, measured on Debian 12. */
+/* clang-format off */
+const uint8_t pt_hs_h2_preface[PT_HS_H2_PREFACE_LEN] = {
+    /* SETTINGS: length 18, type 0x4, flags 0, stream 0 */
+    0x00, 0x00, 0x12, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x03, 0x00, 0x00, 0x00, 0x80, /* MAX_CONCURRENT_STREAMS 128 */
+    0x00, 0x04, 0x00, 0x01, 0x00, 0x00, /* INITIAL_WINDOW_SIZE 65536 */
+    0x00, 0x05, 0x00, 0xff, 0xff, 0xff, /* MAX_FRAME_SIZE 16777215 */
+    /* WINDOW_UPDATE: length 4, type 0x8, flags 0, stream 0 */
+    0x00, 0x00, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x7f, 0xff, 0x00, 0x00, /* increment 2147418112 = 2^31-1 - 65535 */
+};
+/* clang-format on */
+
 #define MSG1_OVERHEAD (32 + 48 + 16) /* e, enc(s)+tag, payload tag */
 #define MSG2_OVERHEAD (32 + 16)      /* e, payload tag */
 

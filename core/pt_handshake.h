@@ -30,6 +30,13 @@
 #define PT_HS_MSG2_MIN (32 + PT_HS_FIXED_LEN + 16)      /* 74 */
 #define PT_HS_TIMESTAMP_WINDOW 300 /* seconds either side of the server's clock */
 
+/* PROTOCOL.md §5.3: over TLS with ALPN "h2" the server's first bytes are
+ * this fixed HTTP/2 server preface (nginx 1.22's SETTINGS and connection
+ * WINDOW_UPDATE), sent before the first record is read; the client checks
+ * it byte for byte and discards it before message 2. */
+#define PT_HS_H2_PREFACE_LEN 40
+extern const uint8_t pt_hs_h2_preface[PT_HS_H2_PREFACE_LEN];
+
 /* Transport identifiers bound into the prologue. */
 #define PT_TRANSPORT_TCP 0x00 /* plain TCP: tests and benchmarks only */
 #define PT_TRANSPORT_TLS 0x01

@@ -20,10 +20,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t ctl = data[0];
     data++;
     size--;
-    pt_decoy_proto proto = (ctl & 3) == 3 ? PT_DECOY_HTTP1 : (pt_decoy_proto)(ctl & 3);
+    /* 3: HTTP/2 after the link sent the server preface (PROTOCOL.md §5.3) */
+    pt_decoy_proto proto = (ctl & 3) == 3 ? PT_DECOY_HTTP2 : (pt_decoy_proto)(ctl & 3);
     size_t chunk = (size_t)((ctl >> 2) & 15) * 7 + 1;
     pt_decoy_config cfg;
     pt_decoy_config_default(&cfg);
+    cfg.h2_preface_sent = (ctl & 3) == 3;
     pt_decoy_time now = {1000, 1700000000};
     pt_decoy *d;
     if (pt_decoy_new(&d, &cfg, proto, now.ms, now) != PT_ERR_OK) {

@@ -22,6 +22,7 @@
 #include <zlib.h>
 
 #include "pt_err.h"
+#include "pt_handshake.h"
 
 /* nginx defaults: client_header_buffer_size 1k, large_client_header_buffers
  * 4 8k. A request line or header line of 8 KiB or more cannot fit. */
@@ -2310,6 +2311,18 @@ int pt_decoy_new(pt_decoy **out, const pt_decoy_config *cfg, pt_decoy_proto prot
         if (h2_start(d) != PT_ERR_OK || h2_flush(d) != PT_ERR_OK) {
             pt_decoy_free(d);
             return PT_ERR_NOMEM;
+        }
+        if (cfg->h2_preface_sent) {
+            /* The preface went out before us (PROTOCOL.md §5.3). nghttp2
+             * made the same bytes, so its state (SETTINGS in flight, the
+             * window) is that of having sent them: drop only the bytes. */
+            const uint8_t *p;
+            size_t n = pt_decoy_output(d, &p);
+            if (n != PT_HS_H2_PREFACE_LEN || memcmp(p, pt_hs_h2_preface, n) != 0) {
+                pt_decoy_free(d); /* nghttp2 would not say what nginx says */
+                return PT_ERR_INVAL;
+            }
+            d->out_off = d->out_len = 0;
         }
     } else {
         set_state(d, D_HEAD);

@@ -64,6 +64,13 @@ typedef struct pt_decoy_config {
     uint64_t client_header_timeout_ms; /* 60000 */
     uint64_t keepalive_timeout_ms;     /* 75000 */
     uint64_t client_body_timeout_ms;   /* 60000 */
+    /* PT_DECOY_HTTP2 only: 1 when nginx's HTTP/2 server preface (SETTINGS,
+     * WINDOW_UPDATE: pt_hs_h2_preface, PROTOCOL.md §5.3) already went to
+     * the client before the engine took over. The engine then does not send
+     * it again, but its HTTP/2 state is that of a server that has sent it
+     * (the SETTINGS await the client's ACK, the connection window is
+     * 2^31-1). Default 0. */
+    int h2_preface_sent;
 } pt_decoy_config;
 
 /* pt_decoy_config_default: Debian nginx 1.22 defaults, built-in site. */
@@ -74,7 +81,8 @@ void pt_decoy_config_default(pt_decoy_config *cfg);
  * than |now.ms| (the connection waited before reaching the decoy). The
  * config is copied; |cfg->site| and |cfg->server| are borrowed and must
  * outlive the engine. HTTP/2 queues the server preface (SETTINGS,
- * WINDOW_UPDATE) at once. Returns PT_ERR_OK, PT_ERR_NOMEM or PT_ERR_INVAL. */
+ * WINDOW_UPDATE) at once, unless |cfg->h2_preface_sent|. Returns PT_ERR_OK,
+ * PT_ERR_NOMEM or PT_ERR_INVAL. */
 int pt_decoy_new(pt_decoy **out, const pt_decoy_config *cfg, pt_decoy_proto proto,
                  uint64_t start_ms, pt_decoy_time now);
 void pt_decoy_free(pt_decoy *d);

@@ -551,6 +551,13 @@ static void start_link(pt_client *c, pt_transport *t)
     pt_link_config lc;
     pt_link_config_default(&lc);
     lc.transport_id = c->cfg.plain_tcp ? PT_TRANSPORT_TCP : PT_TRANSPORT_TLS;
+    if (!c->cfg.plain_tcp) {
+        /* PROTOCOL.md §5.3: with ALPN h2 the server's HTTP/2 preface comes
+         * before message 2. */
+        const uint8_t *alpn;
+        size_t alen = pt_tls_alpn(t, &alpn);
+        lc.h2_preface = alen == 2 && memcmp(alpn, "h2", 2) == 0;
+    }
     memcpy(lc.local_priv, c->cfg.client_priv, 32);
     memcpy(lc.server_pub, c->cfg.server_pub, 32);
     lc.session.pad = c->cfg.pad;

@@ -58,6 +58,7 @@ struct pt_front_conn {
     uv_timer_t timer;
     uint64_t accept_ms, hs_ms;
     int is_h2;
+    int preface_sent; /* the link wrote the HTTP/2 server preface (§5.3) */
     int plain;
     uint8_t alert[7]; /* a TLS alert we write ourselves (on_raw) */
     void *user;
@@ -79,6 +80,10 @@ struct pt_front_conn {
     uint8_t *to_up; /* client bytes waiting for the connection */
     size_t to_up_len;
     int client_spoke_last; /* relay: bytes went up after the last came down */
+    /* relay, preface_sent: bytes of the upstream's own HTTP/2 preface
+     * matched and dropped so far; strip_done once past it */
+    size_t strip_got;
+    int strip_done;
     size_t up_inflight, client_inflight;
 };
 
@@ -427,7 +432,9 @@ static void start_builtin(pt_front_conn *fc, pt_decoy_proto proto, const uint8_t
     fc->state = FC_DECOY;
     f->stats.decoys++;
     uint64_t start = fc->hs_ms ? fc->hs_ms : fc->accept_ms;
-    if (pt_decoy_new(&fc->d, &f->cfg.decoy, proto, start, dtime(f)) != PT_ERR_OK) {
+    pt_decoy_config dc = f->cfg.decoy;
+    dc.h2_preface_sent = proto == PT_DECOY_HTTP2 && fc->preface_sent;
+    if (pt_decoy_new(&fc->d, &dc, proto, start, dtime(f)) != PT_ERR_OK) {
         conn_close(fc);
         return;
     }
@@ -568,12 +575,10 @@ static void relay_client_eof(pt_transport *t, int err)
     }
 }
 
-static void relay_up_read(pt_transport *up, const uint8_t *data, size_t len)
+static void relay_up_forward(pt_front_conn *fc, const uint8_t *data, size_t len)
 {
-    pt_front_conn *fc = up->data;
-    fc->client_spoke_last = 0;
     if (fc->state != FC_RELAY) {
-        /* before the decision: keep it (nginx's h2 preface, say) */
+        /* before the decision: keep it */
         if (append(&fc->early, &fc->early_len, data, len) != 0) {
             close_upstream(fc);
         }
@@ -584,6 +589,61 @@ static void relay_up_read(pt_transport *up, const uint8_t *data, size_t len)
         return;
     }
     relay_update_reading(fc);
+}
+
+/* Upstream h2c after our own preface (PROTOCOL.md §5.3): nginx's first
+ * bytes are the same 40-byte preface, which the client already has; drop
+ * them. An upstream whose preface differs (other http2 settings) has its
+ * bytes passed on unchanged, the part already matched included. Returns 0
+ * with |*data|/|*len| (possibly |*tmp|, to free) what to forward, -1 on
+ * NOMEM. */
+static int strip_up_preface(pt_front_conn *fc, const uint8_t **data, size_t *len, uint8_t **tmp)
+{
+    *tmp = NULL;
+    if (!fc->preface_sent || fc->strip_done) {
+        return 0;
+    }
+    size_t want = PT_HS_H2_PREFACE_LEN - fc->strip_got;
+    size_t n = *len < want ? *len : want;
+    if (memcmp(*data, pt_hs_h2_preface + fc->strip_got, n) == 0) {
+        fc->strip_got += n;
+        fc->strip_done = fc->strip_got == PT_HS_H2_PREFACE_LEN;
+        *data += n;
+        *len -= n;
+        return 0;
+    }
+    fc->strip_done = 1;
+    if (fc->strip_got == 0) {
+        return 0;
+    }
+    *tmp = malloc(fc->strip_got + *len);
+    if (!*tmp) {
+        return -1;
+    }
+    memcpy(*tmp, pt_hs_h2_preface, fc->strip_got);
+    memcpy(*tmp + fc->strip_got, *data, *len);
+    *data = *tmp;
+    *len += fc->strip_got;
+    return 0;
+}
+
+static void relay_up_read(pt_transport *up, const uint8_t *data, size_t len)
+{
+    pt_front_conn *fc = up->data;
+    fc->client_spoke_last = 0;
+    uint8_t *tmp;
+    if (strip_up_preface(fc, &data, &len, &tmp) != 0) {
+        if (fc->state == FC_RELAY) {
+            conn_close(fc);
+        } else {
+            close_upstream(fc);
+        }
+        return;
+    }
+    if (len > 0) {
+        relay_up_forward(fc, data, len);
+    }
+    free(tmp);
 }
 
 static void relay_up_eof(pt_transport *up, int err)
@@ -850,8 +910,14 @@ static void on_handshake(pt_transport *t, int status, void *arg)
     fc->is_h2 = alen == 2 && memcmp(alpn, "h2", 2) == 0;
     upstream_preconnect(fc);
     fc->state = FC_FIRST;
-    int rc = pt_link_server_new(&fc->link, f->loop, t, &f->cfg.link,
+    /* With h2, the link sends nginx's HTTP/2 preface at once (§5.3): the
+     * decoy, built-in or upstream, must then not send it a second time. */
+    pt_link_config lc = f->cfg.link;
+    lc.h2_preface = fc->is_h2;
+    int rc = pt_link_server_new(&fc->link, f->loop, t, &lc,
                                 &(pt_link_callbacks){on_link_up, on_link_down, on_link_decoy}, fc);
+    sodium_memzero(lc.local_priv, sizeof(lc.local_priv));
+    fc->preface_sent = rc == PT_ERR_OK && fc->is_h2;
     if (rc != PT_ERR_OK) {
         tls_fail_close(fc);
         return;

@@ -48,7 +48,11 @@ typedef struct pt_front_config {
     /* Upstream mode: "127.0.0.1:8080" — decoy connections are relayed there
      * (plain TCP, HTTP/1.1); NULL: the built-in decoy. |upstream_h2|: where
      * HTTP/2 (ALPN h2) decoy connections go (nginx `listen ... http2;`,
-     * prior knowledge); NULL: the built-in engine answers them. */
+     * prior knowledge); NULL: the built-in engine answers them. Every h2
+     * connection has had nginx's HTTP/2 preface from the link already
+     * (PROTOCOL.md §5.3): the upstream's own preface, the same 40 bytes from
+     * an nginx with default http2 settings, is dropped from its reply (an
+     * upstream that sends other bytes is relayed unchanged). */
     const char *upstream;
     const char *upstream_h2;
     /* Connections still in TLS or waiting for their first record. Above

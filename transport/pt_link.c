@@ -43,6 +43,7 @@ struct pt_link {
     size_t out_len;
     uint8_t in[HS_BUF];
     size_t in_len;
+    size_t preface_got; /* client, h2_preface: bytes of the preface checked so far */
 };
 
 static void flush(pt_link *l);
@@ -315,10 +316,37 @@ static void hs_on_eof(pt_transport *t, int err)
     teardown(l, PT_ERR_IO);
 }
 
+/* Client, h2_preface (PROTOCOL.md §5.3): check the server's first bytes
+ * against the fixed HTTP/2 preface and consume them. Returns 0 with
+ * |*data|, |*len| advanced past the preface bytes, or -1 on a byte that
+ * differs. The preface is public constant data: no constant-time compare. */
+static int strip_preface(pt_link *l, const uint8_t **data, size_t *len)
+{
+    if (!l->cfg.h2_preface || l->preface_got == PT_HS_H2_PREFACE_LEN) {
+        return 0;
+    }
+    size_t want = PT_HS_H2_PREFACE_LEN - l->preface_got;
+    size_t n = *len < want ? *len : want;
+    if (memcmp(*data, pt_hs_h2_preface + l->preface_got, n) != 0) {
+        return -1;
+    }
+    l->preface_got += n;
+    *data += n;
+    *len -= n;
+    return 0;
+}
+
 static void client_on_read(pt_transport *t, const uint8_t *data, size_t len)
 {
     pt_link *l = t->data;
     if (l->state != LINK_HS_CLIENT) {
+        return;
+    }
+    if (strip_preface(l, &data, &len) != 0) {
+        teardown(l, PT_ERR_HANDSHAKE); /* not our server's first bytes */
+        return;
+    }
+    if (len == 0) {
         return;
     }
     /* Keep at most one message; what follows it is already session data. */
@@ -513,7 +541,12 @@ int pt_link_server_new(pt_link **out, uv_loop_t *loop, pt_transport *t, const pt
     if (rc != PT_ERR_OK) {
         return rc;
     }
-    if (pt_transport_read_start(t) != 0) {
+    /* §5.3: nginx's HTTP/2 server preface goes out right after the TLS
+     * handshake, before anything is read. The buffer is static and no
+     * callback is needed: a failed write shows as a read error. */
+    uv_buf_t pre = uv_buf_init((char *)(uintptr_t)pt_hs_h2_preface, PT_HS_H2_PREFACE_LEN);
+    if ((cfg->h2_preface && pt_transport_write(t, &pre, 1, NULL, NULL) != 0) ||
+        pt_transport_read_start(t) != 0) {
         l->t = NULL;
         t->on_read = NULL;
         t->on_eof = NULL;

@@ -8,6 +8,9 @@
  * arrived (§5.7): a valid, authorized, fresh, unreplayed message 1 makes a
  * session (on_up); anything else goes to on_decoy with the transport and
  * every byte read so far, and the link is gone.
+ * With h2_preface (TLS, ALPN "h2"; §5.3) the server first writes the fixed
+ * HTTP/2 server preface pt_hs_h2_preface, and the client checks and drops
+ * it before message 2.
  *
  * The application uses the session (pt_link_session) for streams and calls
  * pt_link_flush after calling stream functions outside session callbacks,
@@ -52,6 +55,14 @@ typedef struct pt_link_config {
     pt_session_config session;    /* session tuning */
     pt_session_callbacks session_cb;
     uint64_t handshake_timeout_ms; /* 30000 */
+    /* PROTOCOL.md §5.3: 1 when the transport is TLS and the negotiated ALPN
+     * is "h2" (pt_tls_alpn), on both sides. Server: pt_link_server_new
+     * writes the PT_HS_H2_PREFACE_LEN bytes of pt_hs_h2_preface before
+     * reading anything (nginx sends its HTTP/2 preface right after the TLS
+     * handshake). Client: the bytes before message 2 must start with exactly
+     * those bytes, which are discarded; any other byte there fails the
+     * handshake (PT_ERR_HANDSHAKE). 0 (default): nothing precedes message 2. */
+    int h2_preface;
     pt_aead_backend aead;
 } pt_link_config;
 

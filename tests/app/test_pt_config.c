@@ -187,6 +187,7 @@ static void test_server_every_option(void **state)
                                     "Hostname = example.com\n"
                                     "Decoy = upstream:127.0.0.1:8080\n"
                                     "DecoyIdentity = apache\n"
+                                    "DecoyUpstreamH2 = 127.0.0.1:8081\n"
                                     "AllowPrivateTargets = true\n"
                                     "ConnectTimeout = 5\n"
                                     "HandshakeTimeout = 20\n"
@@ -216,6 +217,8 @@ static void test_server_every_option(void **state)
     assert_int_equal(s->decoy, PT_CONFIG_DECOY_UPSTREAM);
     addr_is(&s->decoy_upstream, "127.0.0.1:8080");
     assert_int_equal(s->decoy_identity, PT_CONFIG_IDENTITY_APACHE);
+    assert_true(s->has_decoy_upstream_h2);
+    addr_is(&s->decoy_upstream_h2, "127.0.0.1:8081");
     assert_true(s->allow_private_targets);
     assert_int_equal(s->connect_timeout, 5);
     assert_int_equal(s->handshake_timeout, 20);
@@ -229,7 +232,7 @@ static void test_server_every_option(void **state)
     assert_string_equal(s->peers[0].name, "laptop");
     assert_memory_equal(s->peers[0].public_key, c1_bin, 32);
     assert_int_equal(s->peers[0].max_streams, 256);
-    assert_int_equal(s->peers[0].line, 22);
+    assert_int_equal(s->peers[0].line, 23);
     /* Without Name: the first 8 characters of the key; MaxStreams: the server's. */
     assert_memory_equal(s->peers[1].name, C2, 8);
     assert_int_equal(strlen(s->peers[1].name), 8);
@@ -248,6 +251,7 @@ static void test_server_defaults(void **state)
     assert_string_equal(s->hostname, "");
     assert_int_equal(s->decoy, PT_CONFIG_DECOY_BUILTIN);
     assert_int_equal(s->decoy_identity, PT_CONFIG_IDENTITY_NGINX);
+    assert_false(s->has_decoy_upstream_h2);
     assert_false(s->allow_private_targets);
     assert_int_equal(s->connect_timeout, 10);
     assert_int_equal(s->handshake_timeout, 30);
@@ -403,6 +407,61 @@ static void test_enums(void **state)
     server_err(SERVER_HEAD "Listen = 127.0.0.1:8443\nDecoy = upstream:127.0.0.1:8443\n" ONE_CLIENT,
                "server.conf:6: Decoy upstream is one of this server's own Listen addresses (it "
                "would loop)");
+}
+
+/* DecoyUpstreamH2: HTTP/2 decoy connections to an h2c listener, only next
+ * to an upstream Decoy, never the upstream itself or a Listen address. */
+static void test_decoy_upstream_h2(void **state)
+{
+    (void)state;
+    char err[512];
+    pt_config_server *s = server_ok(SERVER_HEAD "Decoy = upstream:127.0.0.1:8080\n"
+                                                "decoyupstreamh2 = [::1]:8081\n" ONE_CLIENT);
+    assert_true(s->has_decoy_upstream_h2);
+    addr_is(&s->decoy_upstream_h2, "[::1]:8081");
+    pt_config_server_free(s);
+
+    server_err(SERVER_HEAD "DecoyUpstreamH2 = 127.0.0.1:8081\n" ONE_CLIENT,
+               "server.conf:5: DecoyUpstreamH2 needs Decoy = upstream:<host:port> (HTTP/2 goes "
+               "to the built-in decoy otherwise)");
+    server_err(SERVER_HEAD
+               "Decoy = upstream:127.0.0.1:8080\nDecoyUpstreamH2 = 127.0.0.1:8080\n" ONE_CLIENT,
+               "server.conf:6: DecoyUpstreamH2 is the Decoy upstream itself: HTTP/2 needs a "
+               "listener of its own (nginx: listen ... http2)");
+    server_err(SERVER_HEAD "Listen = 127.0.0.1:8443\nDecoy = upstream:127.0.0.1:8080\n"
+                           "DecoyUpstreamH2 = 127.0.0.1:8443\n" ONE_CLIENT,
+               "server.conf:7: DecoyUpstreamH2 is one of this server's own Listen addresses (it "
+               "would loop)");
+    server_err(SERVER_HEAD
+               "Decoy = upstream:127.0.0.1:8080\nDecoyUpstreamH2 = 127.0.0.1\n" ONE_CLIENT,
+               "server.conf:6: DecoyUpstreamH2: '127.0.0.1' is not a valid address: port missing "
+               "(host:port)");
+    server_err(SERVER_HEAD "Decoy = upstream:127.0.0.1:8080\nDecoyUpstreamH2 = 127.0.0.1:8081\n"
+                           "DecoyUpstreamH2 = 127.0.0.1:8082\n" ONE_CLIENT,
+               "server.conf:7: DecoyUpstreamH2 given twice in [Server] (first at line 6)");
+    server_err(SERVER_HEAD ONE_CLIENT "DecoyUpstreamH2 = 127.0.0.1:8081\n",
+               "server.conf:7: 'DecoyUpstreamH2' does not belong in [Client] (it goes in "
+               "[Server])");
+
+    /* The option, and the checks across keys in validate. */
+    s = server_ok(SERVER_HEAD "Decoy = upstream:127.0.0.1:8080\n" ONE_CLIENT);
+    assert_int_equal(
+        pt_config_server_override(s, "--decoy-upstream-h2", "127.0.0.1:8081", err, sizeof(err)),
+        PT_ERR_OK);
+    assert_int_equal(pt_config_server_validate(s, err, sizeof(err)), PT_ERR_OK);
+    assert_true(s->has_decoy_upstream_h2);
+    addr_is(&s->decoy_upstream_h2, "127.0.0.1:8081");
+    assert_int_equal(pt_config_server_override(s, "decoy-upstream-h2", "nope", err, sizeof(err)),
+                     PT_ERR_CONFIG);
+    assert_string_equal(err, "--decoy-upstream-h2: 'nope' is not a valid address: port missing "
+                             "(host:port)");
+    addr_is(&s->decoy_upstream_h2, "127.0.0.1:8081"); /* unchanged */
+    assert_int_equal(pt_config_server_override(s, "--decoy", "builtin", err, sizeof(err)),
+                     PT_ERR_OK);
+    assert_int_equal(pt_config_server_validate(s, err, sizeof(err)), PT_ERR_CONFIG);
+    assert_string_equal(err, "command line: DecoyUpstreamH2 needs Decoy = upstream:<host:port> "
+                             "(HTTP/2 goes to the built-in decoy otherwise)");
+    pt_config_server_free(s);
 }
 
 static void test_addresses(void **state)
@@ -1423,6 +1482,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_files, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(test_load_files, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup(test_server_overrides, setup_keys),
+        cmocka_unit_test_setup(test_decoy_upstream_h2, setup_keys),
         cmocka_unit_test_setup_teardown(test_reload, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup(test_client_every_option, setup_keys),
         cmocka_unit_test_setup(test_client_defaults, setup_keys),

@@ -1,6 +1,7 @@
 /* test_pt_handshake.c — the handshake wrapper (core/pt_handshake.c): a full
  * client/server exchange with random keys, the framing rules of
- * PROTOCOL.md §5.3, and every way a first message can be invalid (§5.7). */
+ * PROTOCOL.md §5.3, the HTTP/2 server preface P as the document gives it,
+ * and every way a first message can be invalid (§5.7). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,8 @@
 #include <cmocka.h>
 
 #include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pt_err.h"
@@ -244,6 +247,44 @@ static void test_prologue(void **state)
     assert_memory_equal(p, "phantom-tunnel/1\x03", PT_HS_PROLOGUE_LEN);
 }
 
+/* §5.3: pt_hs_h2_preface is the "P (hex) = ..." line of docs/PROTOCOL.md,
+ * and it is a SETTINGS frame of 3 entries then a connection WINDOW_UPDATE. */
+static void test_h2_preface(void **state)
+{
+    (void)state;
+    const uint8_t *p = pt_hs_h2_preface;
+    assert_int_equal(PT_HS_H2_PREFACE_LEN, 40);
+    /* SETTINGS: length 18, type 4, no flags, stream 0 */
+    assert_memory_equal(p, "\x00\x00\x12\x04\x00\x00\x00\x00\x00", 9);
+    /* WINDOW_UPDATE at 9 + 18: length 4, type 8, stream 0, 2^31-1 - 65535 */
+    assert_memory_equal(p + 27, "\x00\x00\x04\x08\x00\x00\x00\x00\x00", 9);
+    uint32_t inc = (uint32_t)p[36] << 24 | (uint32_t)p[37] << 16 | (uint32_t)p[38] << 8 | p[39];
+    assert_int_equal(inc, 2147483647u - 65535u);
+
+    const char *src = getenv("PT_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/docs/PROTOCOL.md", src && *src ? src : ".");
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        skip(); /* run outside ctest without the source tree */
+    }
+    char line[512], want[2 * PT_HS_H2_PREFACE_LEN + 1];
+    int found = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "P (hex) = ", 10) == 0) {
+            found = 1;
+            break;
+        }
+    }
+    fclose(f);
+    assert_true(found);
+    for (size_t i = 0; i < PT_HS_H2_PREFACE_LEN; i++) {
+        snprintf(want + 2 * i, 3, "%02x", p[i]);
+    }
+    assert_memory_equal(line + 10, want, 2 * PT_HS_H2_PREFACE_LEN);
+    assert_true(line[10 + 2 * PT_HS_H2_PREFACE_LEN] == '\n');
+}
+
 int main(void)
 {
     if (sodium_init() < 0) {
@@ -255,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_padding_lengths),
         cmocka_unit_test(test_timestamp_window),
         cmocka_unit_test(test_prologue),
+        cmocka_unit_test(test_h2_preface),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 
 #include "pt_decoy_http.h"
 #include "pt_err.h"
+#include "pt_handshake.h"
 
 #define T0 1000000u
 static const pt_decoy_time kNow = {T0, 1700000000};
@@ -379,9 +380,12 @@ static int c_on_close(nghttp2_session *s, int32_t id, uint32_t code, void *user)
     return 0;
 }
 
-static void test_h2_get(void **state)
+/* A GET over HTTP/2 with an nghttp2 client. |preface_sent|: the server
+ * preface went out before the engine (PROTOCOL.md §5.3, the link sends it);
+ * the client gets those bytes first, the engine must not repeat them, and
+ * the client's ACK of those SETTINGS must be what the engine expects. */
+static void h2_get(int preface_sent)
 {
-    (void)state;
     nghttp2_session_callbacks *cb;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_on_header_callback(cb, c_on_header);
@@ -400,16 +404,31 @@ static void test_h2_get(void **state)
     };
     assert_true(nghttp2_submit_request(cs, NULL, nv, 4, NULL, NULL) > 0);
 
-    pt_decoy *d = mk(PT_DECOY_HTTP2, NULL);
+    pt_decoy_config cfg;
+    pt_decoy_config_default(&cfg);
+    cfg.h2_preface_sent = preface_sent;
+    pt_decoy *d;
+    assert_int_equal(pt_decoy_new(&d, &cfg, PT_DECOY_HTTP2, T0, kNow), PT_ERR_OK);
     const uint8_t *p;
     size_t n = pt_decoy_output(d, &p);
-    /* nginx's preface: SETTINGS (3 entries) then WINDOW_UPDATE */
-    assert_true(n >= 9 + 18 + 13);
-    assert_int_equal(p[3], 0x04);
-    assert_int_equal(p[27 + 3], 0x08);
+    if (preface_sent) {
+        assert_int_equal(n, 0);
+        assert_int_equal(nghttp2_session_mem_recv(cs, pt_hs_h2_preface, PT_HS_H2_PREFACE_LEN),
+                         PT_HS_H2_PREFACE_LEN);
+    } else {
+        /* nginx's preface, exactly: SETTINGS (3 entries), WINDOW_UPDATE */
+        assert_int_equal(n, PT_HS_H2_PREFACE_LEN);
+        assert_memory_equal(p, pt_hs_h2_preface, PT_HS_H2_PREFACE_LEN);
+    }
+    int saw_goaway = 0, saw_ack = 0;
     for (int round = 0; round < 8 && !c.closed; round++) {
         n = pt_decoy_output(d, &p);
         if (n) {
+            for (size_t off = 0; off + 9 <= n;
+                 off += 9 + ((size_t)p[off] << 16 | (size_t)p[off + 1] << 8 | p[off + 2])) {
+                saw_goaway |= p[off + 3] == 0x07;
+                saw_ack |= p[off + 3] == 0x04 && (p[off + 4] & 1);
+            }
             assert_int_equal(nghttp2_session_mem_recv(cs, p, n), (ssize_t)n);
             pt_decoy_output_done(d, n, kNow);
         }
@@ -421,6 +440,9 @@ static void test_h2_get(void **state)
     }
     assert_int_equal(c.status, 200);
     assert_int_equal(c.data, emb("/about.html")->len);
+    assert_false(saw_goaway); /* our SETTINGS ACK was expected */
+    assert_true(saw_ack);     /* and the client's SETTINGS acknowledged */
+    assert_int_equal(pt_decoy_close_how(d), PT_DECOY_OPEN);
     assert_int_equal(pt_decoy_deadline(d), T0 + 75000);
     pt_decoy_time later = {T0 + 75000, kNow.unix_s + 75};
     pt_decoy_on_timer(d, later);
@@ -429,6 +451,41 @@ static void test_h2_get(void **state)
     assert_int_equal(pt_decoy_close_how(d), PT_DECOY_CLOSE);
     pt_decoy_free(d);
     nghttp2_session_del(cs);
+}
+
+static void test_h2_get(void **state)
+{
+    (void)state;
+    h2_get(0);
+}
+
+static void test_h2_get_preface_sent(void **state)
+{
+    (void)state;
+    h2_get(1);
+}
+
+/* The preface was sent and the client says nothing: the engine sends
+ * nothing either until nginx's 60 s, then GOAWAY(NO_ERROR) alone. */
+static void test_h2_silent_preface_sent(void **state)
+{
+    (void)state;
+    pt_decoy_config cfg;
+    pt_decoy_config_default(&cfg);
+    cfg.h2_preface_sent = 1;
+    pt_decoy *d;
+    assert_int_equal(pt_decoy_new(&d, &cfg, PT_DECOY_HTTP2, T0, kNow), PT_ERR_OK);
+    const uint8_t *p;
+    assert_int_equal(pt_decoy_output(d, &p), 0);
+    assert_int_equal(pt_decoy_deadline(d), T0 + 60000);
+    pt_decoy_time later = {T0 + 60000, kNow.unix_s + 60};
+    pt_decoy_on_timer(d, later);
+    size_t n = pt_decoy_output(d, &p);
+    assert_int_equal(n, 17);
+    assert_int_equal(p[3], 0x07);
+    assert_int_equal(p[16], 0); /* NO_ERROR */
+    assert_int_equal(pt_decoy_close_how(d), PT_DECOY_CLOSE);
+    pt_decoy_free(d);
 }
 
 /* nginx `gzip on`: text/html, HTTP/1.1, one chunk, weak ETag; the same
@@ -515,6 +572,8 @@ int main(void)
         cmocka_unit_test(test_plain_on_tls_port),
         cmocka_unit_test(test_traversal),
         cmocka_unit_test(test_h2_get),
+        cmocka_unit_test(test_h2_get_preface_sent),
+        cmocka_unit_test(test_h2_silent_preface_sent),
         cmocka_unit_test(test_gzip),
         cmocka_unit_test(test_error_pages),
     };

@@ -2,9 +2,10 @@
  *
  *   genkeys SKEY SPUB CKEY CPUB      new server and client key pairs (hex)
  *   connect H:P CKEY SPUB OUT        TLS (our Chrome profile) + message 1
- *                                    through pt_link; waits for the session
- *                                    and saves message 1 (the TLS record's
- *                                    plaintext) to OUT for replaying
+ *                                    through pt_link (checking the h2
+ *                                    preface with ALPN h2); waits for the
+ *                                    session and saves message 1 (the TLS
+ *                                    record's plaintext) to OUT for replaying
  *   send H:P FILE                    TLS, then FILE's bytes as one record
  *   make OUT CKEY|- SPUB [--time-offset S]
  *                                    a message 1 (unknown random key with -),
@@ -200,6 +201,27 @@ static void on_tls(pt_transport *t, int status, void *arg)
         uv_timer_start(&j->timer, on_timeout, 1500, 0);
         return;
     }
+    /* As pt_client: message 1 right after the handshake, and with ALPN h2
+     * the server's HTTP/2 preface expected before message 2 (§5.3). */
+    rec *r = calloc(1, sizeof(*r));
+    if (!r) {
+        done(j, 1);
+        return;
+    }
+    r->t.ops = &kRecOps;
+    r->t.loop = j->loop;
+    r->inner = t;
+    t->data = r;
+    t->on_read = rec_inner_read;
+    t->on_eof = rec_inner_eof;
+    j->r = r;
+    const uint8_t *alpn;
+    size_t alen = pt_tls_alpn(t, &alpn);
+    j->cfg.h2_preface = alen == 2 && memcmp(alpn, "h2", 2) == 0;
+    pt_link_callbacks cb = {on_up, on_down, NULL};
+    if (pt_link_client_new(&j->link, j->loop, &r->t, &j->cfg, &cb, j) != PT_ERR_OK) {
+        done(j, 1);
+    }
 }
 
 static void on_connected(pt_transport *tcp, int status, void *arg)
@@ -215,21 +237,7 @@ static void on_connected(pt_transport *tcp, int status, void *arg)
         done(j, 1);
         return;
     }
-    if (j->mode == 1) {
-        return;
-    }
-    rec *r = calloc(1, sizeof(*r));
-    r->t.ops = &kRecOps;
-    r->t.loop = j->loop;
-    r->inner = tls;
-    tls->data = r;
-    tls->on_read = rec_inner_read;
-    tls->on_eof = rec_inner_eof;
-    j->r = r;
-    pt_link_callbacks cb = {on_up, on_down, NULL};
-    if (pt_link_client_new(&j->link, j->loop, &r->t, &j->cfg, &cb, j) != PT_ERR_OK) {
-        done(j, 1);
-    }
+    (void)tls; /* on_tls goes on */
 }
 
 static int run_net(job *j, const char *hostport)

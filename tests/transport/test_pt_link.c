@@ -2,7 +2,9 @@
  * (transport/pt_link.c): many streams carrying patterned data both ways
  * with half-close, a graceful GOAWAY drain, and the server's decision on
  * the first bytes (§5.7): unknown key, random bytes, silence and a replayed
- * message 1 all reach the decoy hand-off with every byte read. */
+ * message 1 all reach the decoy hand-off with every byte read. With
+ * h2_preface (§5.3) the server's first bytes are the HTTP/2 preface, which
+ * the client checks byte for byte and strips, however it is split. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,7 +52,12 @@ static struct {
     uint8_t c_priv[32], c_pub[32], s_priv[32], s_pub[32];
     uint8_t authorized[2][32];
     pt_replay *replay;
+    int h2_server, h2_client; /* h2_preface of each side's link config */
+    int fake;                 /* accept with fake_server instead of a link */
+    int quick;                /* the client closes as soon as it is up */
 } g;
+
+static void fake_accept(pt_transport *t);
 
 /* Write as much of a stream's pattern as the session takes. */
 static void pump(pt_session *s, tstream *st)
@@ -176,6 +183,10 @@ static void on_up(pt_link *l, void *user)
         assert_memory_equal(pt_link_peer_key(l), g.c_pub, 32);
         return;
     }
+    if (g.quick) {
+        pt_link_close(l, PT_ERR_OK);
+        return;
+    }
     pt_session *s = pt_link_session(l);
     pt_addr a;
     assert_int_equal(pt_addr_set_domain(&a, "example.com", 443), PT_ERR_OK);
@@ -239,8 +250,13 @@ static void on_accept(pt_tcp_listener *l, pt_transport *t, void *arg)
 {
     (void)l;
     (void)arg;
+    if (g.fake) {
+        fake_accept(t);
+        return;
+    }
     pt_link_config c;
     base_config(&c, &g.server);
+    c.h2_preface = g.h2_server;
     memcpy(c.local_priv, g.s_priv, 32);
     c.authorized = (const uint8_t(*)[32])g.authorized;
     c.n_authorized = 2;
@@ -258,6 +274,7 @@ static void on_connect(pt_transport *t, int status, void *arg)
     base_config(&c, &g.client);
     memcpy(c.local_priv, g.c_priv, 32);
     memcpy(c.server_pub, g.s_pub, 32);
+    c.h2_preface = g.h2_client;
     assert_int_equal(pt_link_client_new(&g.client.link, &g.loop, t, &c, &link_cb, &g.client),
                      PT_ERR_OK);
 }
@@ -294,9 +311,8 @@ static int teardown_g(void **state)
     return 0;
 }
 
-static void test_streams_over_tcp(void **state)
+static void run_streams(void)
 {
-    (void)state;
     struct sockaddr_in sa = listen_addr();
     assert_int_equal(pt_tcp_connect(&g.loop, (struct sockaddr *)&sa, on_connect, NULL), 0);
     uv_run(&g.loop, UV_RUN_DEFAULT);
@@ -320,16 +336,36 @@ static void test_streams_over_tcp(void **state)
     assert_int_equal(g.server.decoys, 0);
 }
 
+static void test_streams_over_tcp(void **state)
+{
+    (void)state;
+    run_streams();
+}
+
+/* §5.3: the server writes the HTTP/2 preface first; the client strips it
+ * and the session is the same. */
+static void test_streams_after_h2_preface(void **state)
+{
+    (void)state;
+    g.h2_server = g.h2_client = 1;
+    run_streams();
+}
+
 /* ---- first-message decisions ------------------------------------------------ */
 
 static uint8_t raw_bytes[16384];
 static size_t raw_len;
 static int raw_eof;
+static uint8_t raw_got[16384]; /* what the server sent the raw client */
+static size_t raw_got_len;
 static void raw_read(pt_transport *t, const uint8_t *d, size_t n)
 {
     (void)t;
-    (void)d;
-    (void)n;
+    if (n > sizeof(raw_got) - raw_got_len) {
+        n = sizeof(raw_got) - raw_got_len;
+    }
+    memcpy(raw_got + raw_got_len, d, n);
+    raw_got_len += n;
 }
 static void raw_eof_cb(pt_transport *t, int err)
 {
@@ -354,6 +390,7 @@ static void run_raw_probe(void)
 {
     struct sockaddr_in sa = listen_addr();
     raw_eof = 0;
+    raw_got_len = 0;
     assert_int_equal(pt_tcp_connect(&g.loop, (struct sockaddr *)&sa, raw_connect, NULL), 0);
     uv_run(&g.loop, UV_RUN_DEFAULT);
     assert_int_equal(g.server.decoys, 1);
@@ -453,6 +490,155 @@ static void test_replayed_first_message_reaches_decoy(void **state)
     assert_memory_equal(g.server.decoy_bytes, raw_bytes, raw_len);
 }
 
+/* §5.3 on the server: with h2_preface a prober sees the preface at once,
+ * then whatever the decoy does (here: the raw bytes reach the decoy whole,
+ * and the test's decoy closes). Without it, nothing precedes the decoy. */
+static void test_h2_preface_sent_before_decoy(void **state)
+{
+    (void)state;
+    g.h2_server = 1;
+    raw_len = 300;
+    randombytes_buf(raw_bytes, raw_len);
+    run_raw_probe();
+    assert_int_equal(g.server.decoy_len, raw_len);
+    assert_memory_equal(g.server.decoy_bytes, raw_bytes, raw_len);
+    assert_int_equal(raw_got_len, PT_HS_H2_PREFACE_LEN);
+    assert_memory_equal(raw_got, pt_hs_h2_preface, PT_HS_H2_PREFACE_LEN);
+}
+
+static void test_no_preface_without_h2(void **state)
+{
+    (void)state;
+    raw_len = 0;
+    run_raw_probe(); /* silence: the decoy after the 300 ms handshake timeout */
+    assert_int_equal(raw_got_len, 0);
+}
+
+/* ---- the client's side of §5.3, against a hand-made server ---------------------- */
+
+/* A server that sends |fake_preface| in two writes, [0, 7) at accept and
+ * the rest with a genuine message 2 once message 1 is in: the client sees
+ * a partial preface, then the end of it and message 2 in one read. */
+static struct {
+    pt_transport *t;
+    uint8_t preface[PT_HS_H2_PREFACE_LEN];
+    uint8_t in[PT_HS_MSG_MAX + 2];
+    size_t in_len;
+    uint8_t out[PT_HS_H2_PREFACE_LEN + PT_HS_MSG_MAX + 2];
+    size_t out_len;
+    int answered;
+} fk;
+
+static void fake_eof(pt_transport *t, int err)
+{
+    (void)err;
+    pt_transport_close(t, NULL);
+    if (g.l) {
+        pt_tcp_listener_close(g.l);
+        g.l = NULL;
+    }
+}
+
+static void fake_read(pt_transport *t, const uint8_t *d, size_t n)
+{
+    if (fk.answered) {
+        return;
+    }
+    assert_true(n <= sizeof(fk.in) - fk.in_len);
+    memcpy(fk.in + fk.in_len, d, n);
+    fk.in_len += n;
+    pt_hs hs;
+    size_t used = 0;
+    uint8_t cpub[32];
+    pt_hs_payload p;
+    int rc = pt_hs_server_read(&hs, fk.in, fk.in_len, &used, g.s_priv, PT_TRANSPORT_TCP, cpub, &p);
+    if (rc == PT_ERR_AGAIN) {
+        return;
+    }
+    assert_int_equal(rc, PT_ERR_OK);
+    assert_memory_equal(cpub, g.c_pub, 32);
+    pt_hs_payload mine;
+    memset(&mine, 0, sizeof(mine));
+    mine.version = PT_PROTOCOL_VERSION;
+    mine.timestamp = (uint64_t)time(NULL);
+    pt_hs_settings_default(&mine.settings);
+    mine.settings.conn_window = 16u << 20;
+    pt_hs_keys keys;
+    size_t m2 = 0;
+    memcpy(fk.out, fk.preface + 7, PT_HS_H2_PREFACE_LEN - 7);
+    assert_int_equal(pt_hs_server_respond(&hs, fk.out + PT_HS_H2_PREFACE_LEN - 7,
+                                          sizeof(fk.out) - PT_HS_H2_PREFACE_LEN, &m2, &mine, 300,
+                                          NULL, NULL, &keys, PT_AEAD_BORINGSSL),
+                     PT_ERR_OK);
+    pt_hs_keys_cleanup(&keys);
+    pt_hs_cleanup(&hs);
+    fk.out_len = PT_HS_H2_PREFACE_LEN - 7 + m2;
+    fk.answered = 1;
+    uv_buf_t b = uv_buf_init((char *)fk.out, (unsigned)fk.out_len);
+    (void)pt_transport_write(t, &b, 1, NULL, NULL); /* the client may be gone */
+}
+
+static void fake_accept(pt_transport *t)
+{
+    fk.t = t;
+    t->on_read = fake_read;
+    t->on_eof = fake_eof;
+    uv_buf_t b = uv_buf_init((char *)fk.preface, 7);
+    assert_int_equal(pt_transport_write(t, &b, 1, NULL, NULL), 0);
+    assert_int_equal(pt_transport_read_start(t), 0);
+}
+
+static void run_fake(void)
+{
+    g.fake = 1;
+    g.quick = 1;
+    g.h2_client = 1;
+    struct sockaddr_in sa = listen_addr();
+    assert_int_equal(pt_tcp_connect(&g.loop, (struct sockaddr *)&sa, on_connect, NULL), 0);
+    uv_run(&g.loop, UV_RUN_DEFAULT);
+    assert_int_equal(g.client.down, 1);
+}
+
+static void test_client_strips_split_preface(void **state)
+{
+    (void)state;
+    memset(&fk, 0, sizeof(fk));
+    memcpy(fk.preface, pt_hs_h2_preface, PT_HS_H2_PREFACE_LEN);
+    run_fake();
+    assert_int_equal(g.client.up, 1);
+    assert_int_equal(g.client.down_err, PT_ERR_OK);
+}
+
+/* One byte off (MAX_CONCURRENT_STREAMS 100 instead of nginx's 128, in the
+ * second part): not our server, a handshake failure. */
+static void test_client_rejects_wrong_preface(void **state)
+{
+    (void)state;
+    memset(&fk, 0, sizeof(fk));
+    memcpy(fk.preface, pt_hs_h2_preface, PT_HS_H2_PREFACE_LEN);
+    assert_int_equal(fk.preface[14], 0x80);
+    fk.preface[14] = 100;
+    run_fake();
+    assert_int_equal(g.client.up, 0);
+    assert_int_equal(g.client.down_err, PT_ERR_HANDSHAKE);
+}
+
+/* The client expects the preface (ALPN h2) but the server sends message 2
+ * straight away: a handshake failure too. */
+static void test_client_rejects_missing_preface(void **state)
+{
+    (void)state;
+    g.h2_client = 1;
+    g.quick = 1;
+    struct sockaddr_in sa = listen_addr();
+    assert_int_equal(pt_tcp_connect(&g.loop, (struct sockaddr *)&sa, on_connect, NULL), 0);
+    uv_run(&g.loop, UV_RUN_DEFAULT);
+    assert_int_equal(g.client.up, 0);
+    assert_int_equal(g.client.down, 1);
+    assert_int_equal(g.client.down_err, PT_ERR_HANDSHAKE);
+    assert_int_equal(g.server.decoys, 0);
+}
+
 int main(void)
 {
     if (sodium_init() < 0) {
@@ -468,6 +654,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_key_reaches_decoy, setup, teardown_g),
         cmocka_unit_test_setup_teardown(test_replayed_first_message_reaches_decoy, setup,
                                         teardown_g),
+        cmocka_unit_test_setup_teardown(test_streams_after_h2_preface, setup, teardown_g),
+        cmocka_unit_test_setup_teardown(test_h2_preface_sent_before_decoy, setup, teardown_g),
+        cmocka_unit_test_setup_teardown(test_no_preface_without_h2, setup, teardown_g),
+        cmocka_unit_test_setup_teardown(test_client_strips_split_preface, setup, teardown_g),
+        cmocka_unit_test_setup_teardown(test_client_rejects_wrong_preface, setup, teardown_g),
+        cmocka_unit_test_setup_teardown(test_client_rejects_missing_preface, setup, teardown_g),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
