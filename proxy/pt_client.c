@@ -52,6 +52,7 @@ struct tunnel {
     pt_client *c;
     pt_link *link;
     int up, draining;
+    uint64_t up_since;
     tunnel *next;
 };
 
@@ -76,6 +77,8 @@ struct pt_client {
 static void lconn_maybe_free(lconn *lc);
 static void dispatch_waiting(pt_client *c);
 static void tunnel_connect(pt_client *c);
+static void maybe_finish_stop(pt_client *c);
+static void schedule_retry(pt_client *c);
 
 /* ---- small write helper ------------------------------------------------------ */
 
@@ -442,12 +445,21 @@ static void cb_goaway(pt_session *s, void *user, uint32_t last, uint32_t code)
     pt_client *c = user;
     pt_log_info("server sent GOAWAY (%s): opening a new tunnel for new connections",
                 pt_wire_err_name(code));
+    uint64_t up_for = UINT64_MAX;
     if (c->current) {
+        up_for = uv_now(c->loop) - c->current->up_since;
         c->current->draining = 1;
         c->current = NULL;
     }
     if (!c->stopping && !c->connecting) {
-        tunnel_connect(c);
+        /* A server that is shutting down (or full) says GOAWAY at once to
+         * every new session: reconnecting at once would spin. Only a tunnel
+         * that served for a while is replaced immediately. */
+        if (up_for < 5000) {
+            schedule_retry(c);
+        } else {
+            tunnel_connect(c);
+        }
     }
 }
 
@@ -458,6 +470,9 @@ static void on_retry(uv_timer_t *h) { tunnel_connect(h->data); }
 static void schedule_retry(pt_client *c)
 {
     if (c->stopping) {
+        /* A tunnel attempt that failed after stop: nothing retries; see
+         * whether that was the last thing keeping us up. */
+        maybe_finish_stop(c);
         return;
     }
     /* Exponential backoff with +-25% jitter: many clients losing one server
@@ -484,8 +499,6 @@ static void tunnel_unlink(pt_client *c, tunnel *tun)
     free(tun);
 }
 
-static void maybe_finish_stop(pt_client *c);
-
 static void on_link_up(pt_link *l, void *user)
 {
     (void)l;
@@ -498,7 +511,12 @@ static void on_link_up(pt_link *l, void *user)
         return;
     }
     c->connecting = 0;
+    if (c->stopping) {
+        pt_link_goaway(l); /* came up after stop: drain it at once */
+        return;
+    }
     tun->up = 1;
+    tun->up_since = uv_now(c->loop);
     c->current = tun;
     c->backoff_ms = c->cfg.reconnect_min_ms;
     pt_log_info("tunnel up");
@@ -588,6 +606,14 @@ static void start_link(pt_client *c, pt_transport *t)
 static void on_tls_done(pt_transport *t, int status, void *arg)
 {
     pt_client *c = arg;
+    if (c->stopping) {
+        t->on_read = NULL;
+        t->on_eof = NULL;
+        pt_transport_close(t, NULL);
+        c->connecting = 0;
+        maybe_finish_stop(c);
+        return;
+    }
     if (status != 0) {
         /* pt_tls reports the failure on on_eof too; we own t: close it. */
         pt_log_warn("TLS handshake with %s failed: %s", c->cfg.endpoint_host,
@@ -611,6 +637,12 @@ static void tls_pre_eof(pt_transport *t, int err)
 static void on_tcp_connected(pt_transport *t, int status, void *arg)
 {
     pt_client *c = arg;
+    if (c->stopping && status == 0) {
+        pt_transport_close(t, NULL); /* stopped while connecting */
+        c->connecting = 0;
+        maybe_finish_stop(c);
+        return;
+    }
     if (status != 0) {
         pt_log_warn("cannot connect to %s:%u: %s", c->cfg.endpoint_host, c->cfg.endpoint_port,
                     uv_strerror(status));

@@ -1164,7 +1164,15 @@ int pt_front_new(pt_front **out, uv_loop_t *loop, const pt_front_config *cfg)
 
 int pt_front_port(const pt_front *f)
 {
-    return pt_tcp_listener_port(f->listener);
+    return f->listener ? pt_tcp_listener_port(f->listener) : 0;
+}
+
+void pt_front_stop_listening(pt_front *f)
+{
+    if (f && f->listener) {
+        pt_tcp_listener_close(f->listener);
+        f->listener = NULL;
+    }
 }
 
 void pt_front_free(pt_front *f)
@@ -1172,7 +1180,7 @@ void pt_front_free(pt_front *f)
     if (!f) {
         return;
     }
-    pt_tcp_listener_close(f->listener);
+    pt_front_stop_listening(f);
     while (f->all) {
         pt_front_conn *fc = f->all;
         f->all = fc->anext;

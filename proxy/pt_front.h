@@ -83,7 +83,11 @@ void pt_front_config_default(pt_front_config *cfg);
  * PT_ERR_NOMEM. */
 int pt_front_new(pt_front **out, uv_loop_t *loop, const pt_front_config *cfg);
 
-/* pt_front_port returns the bound TCP port. */
+/* pt_front_stop_listening closes the listener (a draining server accepts
+ * nothing new) and keeps every connection and session as they are. */
+void pt_front_stop_listening(pt_front *f);
+
+/* pt_front_port returns the bound TCP port (0 once it stopped listening). */
 int pt_front_port(const pt_front *f);
 
 /* pt_front_free stops listening and closes every connection still in the

@@ -437,9 +437,9 @@ void pt_server_stop(pt_server *srv)
         return;
     }
     srv->stopping = 1;
-    /* Drain: GOAWAY to every session (sessions that come up meanwhile get
-     * one at once, in on_session); the front, and with it the listener,
+    /* Drain: accept nothing new, GOAWAY to every session; the front itself
      * goes when the last session is down (maybe_done). */
+    pt_front_stop_listening(srv->front);
     for (ssession *ss = srv->sessions; ss; ss = ss->next) {
         pt_link_goaway(ss->link);
     }
