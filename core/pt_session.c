@@ -116,6 +116,14 @@ typedef enum sstate {
 #define SF_FIN_RECV 0x08   /* HALF_CLOSED_REMOTE */
 #define SF_RESERVED 0x10   /* tail block lent out by stream_reserve */
 
+/* Receive-window auto-tuning state (pt_stream.tune). */
+#define TUNE_WU_SENT 0x01 /* wu_ms is valid */
+#define TUNE_PROBE 0x02   /* an RTT sample is running */
+
+/* Auto-tuning grows the connection receive window up to this (or the
+ * announced CONN_WINDOW if larger). */
+#define AUTOTUNE_CONN_MAX (64u * 1024 * 1024)
+
 #define EV_FAILED 0x01
 #define EV_RESET 0x02
 #define EV_CLOSED 0x04
@@ -131,6 +139,13 @@ typedef struct pt_stream {
     uint32_t recv_credit;  /* what the peer may still send */
     uint32_t recv_pending; /* consumed, not yet returned by WINDOW_UPDATE */
     uint32_t unconsumed;   /* delivered to the application, not consumed */
+    uint32_t recv_win;     /* receive window: recv_credit + unconsumed + recv_pending
+                            * <= recv_win; grows by auto-tuning (§8.2) */
+    uint8_t tune;          /* TUNE_* */
+    uint64_t recv_off;     /* DATA bytes received */
+    uint64_t wu_ms;        /* last WINDOW_UPDATE sent (TUNE_WU_SENT) */
+    uint64_t probe_limit;  /* TUNE_PROBE: bytes the peer could send before it */
+    uint64_t probe_ms;     /* ... and when that WINDOW_UPDATE went out */
     size_t send_buffered;  /* written, not sealed */
     size_t reserved_max;
     blk *sq_head, *sq_tail;
@@ -193,6 +208,13 @@ struct pt_session {
     /* connection flow control (§8.1) */
     int64_t conn_send_window;
     uint32_t conn_recv_credit, conn_recv_pending;
+    /* receive-window auto-tuning (§8.2 receiver policy): conn_win bounds
+     * conn_recv_credit + every unconsumed + conn_recv_pending */
+    uint32_t conn_win, conn_win_floor, conn_win_max;
+    int conn_wu_sent, conn_probe;
+    uint64_t conn_wu_ms, conn_recv_off, conn_probe_limit, conn_probe_ms;
+    uint64_t rtt_ms; /* minimum RTT sample; UINT64_MAX = none yet */
+    int ping_rtt;    /* a PING whose PONG gives an RTT sample is out */
 
     /* GOAWAY (§11.2) */
     int goaway_sent, goaway_recv;
@@ -508,19 +530,71 @@ static uint32_t half(uint32_t w)
     return w / 2 ? w / 2 : 1;
 }
 
+/* ---- receive-window auto-tuning (§8.2 receiver policy) -------------------
+ * As Chromium's QUIC flow controller: when a window's WINDOW_UPDATE is due
+ * less than two RTTs after the previous one, the application is draining
+ * the window faster than the window allows per round trip, so the window
+ * (not the reader) limits the stream: double it, up to |max|, and grant the
+ * growth in that same WINDOW_UPDATE. Credit only ever goes out for consumed
+ * bytes plus growth, and growth needs consumption, so a reader that stops
+ * consuming never grows and holds at most its current window.
+ * RTT: the minimum of (a) PING -> PONG and (b) the time from a WINDOW_UPDATE
+ * to the arrival of the first byte the peer could not have sent without it
+ * (beyond the credit granted before). (b) is exact when the sender was
+ * window-limited and longer otherwise, hence the minimum. No sample, or a
+ * sample of 0 ms (everything within one tick), means no growth. */
+static void rtt_sample(pt_session *s, uint64_t since)
+{
+    uint64_t r = s->now > since ? s->now - since : 0;
+    if (r < s->rtt_ms) {
+        s->rtt_ms = r;
+    }
+}
+
+static uint32_t tune_grow(const pt_session *s, int sent_before, uint64_t last_ms, uint32_t win,
+                          uint32_t max)
+{
+    if (!s->cfg.window_autotune || !sent_before || s->rtt_ms == UINT64_MAX || win >= max) {
+        return win;
+    }
+    if ((s->now - last_ms) / 2 >= s->rtt_ms) { /* now never goes back (enter) */
+        return win;
+    }
+    return win > max / 2 ? max : win * 2;
+}
+
 /* Connection credit for bytes consumed or discarded goes back once half the
- * window is due (§8.2, §8.3). */
+ * window is due (§8.2, §8.3), with any growth: its own (auto-tuning) or the
+ * floor a grown stream window asks for. */
 static int flush_conn_credit(pt_session *s)
 {
-    if (s->closed || s->conn_recv_pending < half(s->local.conn_window)) {
+    if (s->closed) {
         return PT_ERR_OK;
     }
+    uint32_t win = s->conn_win;
+    if (s->conn_recv_pending >= half(win)) {
+        win = tune_grow(s, s->conn_wu_sent, s->conn_wu_ms, win, s->conn_win_max);
+    } else if (s->conn_win_floor <= win) {
+        return PT_ERR_OK;
+    }
+    if (s->conn_win_floor > win) {
+        win = s->conn_win_floor;
+    }
+    uint32_t inc = s->conn_recv_pending + (win - s->conn_win);
     uint8_t pl[4];
-    pt_frame_put_u32(pl, s->conn_recv_pending);
+    pt_frame_put_u32(pl, inc);
     int rc = seal_ctl(s, PT_FRAME_WINDOW_UPDATE, 0, pl, sizeof(pl));
     if (rc == PT_ERR_OK) {
-        s->conn_recv_credit += s->conn_recv_pending;
+        if (!s->conn_probe) {
+            s->conn_probe = 1;
+            s->conn_probe_limit = s->conn_recv_off + s->conn_recv_credit;
+            s->conn_probe_ms = s->now;
+        }
+        s->conn_recv_credit += inc;
         s->conn_recv_pending = 0;
+        s->conn_win = win;
+        s->conn_wu_sent = 1;
+        s->conn_wu_ms = s->now;
     }
     return rc;
 }
@@ -1128,6 +1202,11 @@ static int on_data(pt_session *s, uint32_t sid, const uint8_t *p, size_t n)
         return PT_ERR_FLOW_CONTROL;
     }
     s->conn_recv_credit -= (uint32_t)n;
+    s->conn_recv_off += n;
+    if (s->conn_probe && s->conn_recv_off > s->conn_probe_limit) {
+        s->conn_probe = 0;
+        rtt_sample(s, s->conn_probe_ms);
+    }
     s->data_received += n;
     pt_stream *st = st_find(s, sid);
     if (!st) {
@@ -1150,6 +1229,11 @@ static int on_data(pt_session *s, uint32_t sid, const uint8_t *p, size_t n)
         return stream_abort(s, st, code, 1, 1);
     }
     st->recv_credit -= (uint32_t)n;
+    st->recv_off += n;
+    if ((st->tune & TUNE_PROBE) && st->recv_off > st->probe_limit) {
+        st->tune &= (uint8_t)~TUNE_PROBE;
+        rtt_sample(s, st->probe_ms);
+    }
     if (n == 0) {
         return PT_ERR_OK;
     }
@@ -1223,6 +1307,7 @@ static int on_stream_open(pt_session *s, uint32_t sid, const uint8_t *p, size_t 
     st->state = SS_PENDING;
     st->send_window = s->peer.stream_window;
     st->recv_credit = s->local.stream_window;
+    st->recv_win = s->local.stream_window;
     ht_insert(s, st);
     s->remote_open++;
     touch(s, st);
@@ -1334,7 +1419,12 @@ static int handle_frame(pt_session *s, const pt_frame_hdr *h, const uint8_t *p)
     case PT_FRAME_PING:
         return seal_ctl(s, PT_FRAME_PONG, 0, p, 8); /* same 8 bytes, ahead of DATA */
     case PT_FRAME_PONG:
-        return PT_ERR_OK; /* liveness already noted; unmatched ones are ignored */
+        /* Liveness already noted; unmatched ones are ignored. */
+        if (s->ping_rtt && sodium_memcmp(p, s->ping_data, sizeof(s->ping_data)) == 0) {
+            s->ping_rtt = 0;
+            rtt_sample(s, s->ping_sent);
+        }
+        return PT_ERR_OK;
     case PT_FRAME_GOAWAY:
         return on_goaway(s, p);
     case PT_FRAME_PADDING:
@@ -1424,6 +1514,7 @@ void pt_session_config_default(pt_session_config *cfg)
     cfg->max_output_queued = 256u * 1024;
     cfg->stream_send_buffer = 256u * 1024;
     cfg->max_buffer_bytes = 32u * 1024 * 1024;
+    cfg->window_autotune = 1;
 }
 
 static int settings_ok(const pt_hs_settings *st)
@@ -1503,6 +1594,10 @@ int pt_session_new(pt_session **out, const pt_session_config *cfg, pt_hs_keys *k
     s->next_local_sid = s->is_client ? 1 : 2;
     s->conn_send_window = peer->conn_window;
     s->conn_recv_credit = local->conn_window;
+    s->conn_win = local->conn_window;
+    s->conn_win_max =
+        local->conn_window > AUTOTUNE_CONN_MAX ? local->conn_window : AUTOTUNE_CONN_MAX;
+    s->rtt_ms = UINT64_MAX;
     dl_init(&s->ready);
     dl_init(&s->idle);
     dl_init(&s->ww);
@@ -1661,7 +1756,7 @@ int pt_session_want_write(const pt_session *s)
     if (s->closed) {
         return 0;
     }
-    if (s->conn_recv_pending >= half(s->local.conn_window)) {
+    if (s->conn_recv_pending >= half(s->conn_win) || s->conn_win_floor > s->conn_win) {
         return 1;
     }
     /* May say yes for streams that only the connection window holds back. */
@@ -1714,6 +1809,7 @@ int pt_session_on_timer(pt_session *s, uint64_t now_ms)
             randombytes_buf(s->ping_data, sizeof(s->ping_data));
             rc = seal_ctl(s, PT_FRAME_PING, 0, s->ping_data, sizeof(s->ping_data));
             s->ping_out = 1;
+            s->ping_rtt = 1;
             s->ping_sent = now;
             s->pings_sent++;
         }
@@ -1833,6 +1929,7 @@ int pt_session_stream_open(pt_session *s, const pt_addr *target, void *stream_us
     st->user = stream_user;
     st->send_window = s->peer.stream_window;
     st->recv_credit = s->local.stream_window;
+    st->recv_win = s->local.stream_window;
     ht_insert(s, st);
     s->local_open++;
     touch(s, st);
@@ -2061,13 +2158,35 @@ int pt_session_stream_consumed(pt_session *s, uint32_t sid, size_t n)
      * peer's FIN no more DATA can come, so no update is needed. */
     if (!(st->flags & SF_FIN_RECV)) {
         st->recv_pending += (uint32_t)n;
-        if (st->recv_pending >= half(s->local.stream_window)) {
+        if (st->recv_pending >= half(st->recv_win)) {
+            /* Auto-tuning: |s->now| is the time of the latest driver call. */
+            uint32_t win = tune_grow(s, st->tune & TUNE_WU_SENT, st->wu_ms, st->recv_win,
+                                     PT_MAX_STREAM_WINDOW);
+            uint32_t inc = st->recv_pending + (win - st->recv_win);
             uint8_t pl[4];
-            pt_frame_put_u32(pl, st->recv_pending);
+            pt_frame_put_u32(pl, inc);
             rc = seal_ctl(s, PT_FRAME_WINDOW_UPDATE, sid, pl, sizeof(pl));
             if (rc == PT_ERR_OK) {
-                st->recv_credit += st->recv_pending;
+                if (!(st->tune & TUNE_PROBE)) {
+                    st->tune |= TUNE_PROBE;
+                    st->probe_limit = st->recv_off + st->recv_credit;
+                    st->probe_ms = s->now;
+                }
+                st->recv_credit += inc; /* <= recv_win <= PT_MAX_STREAM_WINDOW */
                 st->recv_pending = 0;
+                /* After growth keep the connection window at twice the
+                 * largest stream window, so one stalled grown stream cannot
+                 * freeze the others. */
+                uint64_t floor = 2 * (uint64_t)win;
+                if (floor > s->conn_win_max) {
+                    floor = s->conn_win_max;
+                }
+                if (win > st->recv_win && floor > s->conn_win_floor) {
+                    s->conn_win_floor = (uint32_t)floor;
+                }
+                st->recv_win = win;
+                st->tune |= TUNE_WU_SENT;
+                st->wu_ms = s->now;
             }
         }
     }
@@ -2101,6 +2220,7 @@ int pt_session_stream_get_info(const pt_session *s, uint32_t sid, pt_session_str
     info->send_window = st->send_window;
     info->recv_window = st->recv_credit;
     info->unconsumed = st->unconsumed;
+    info->recv_window_size = st->recv_win;
     info->send_buffered = st->send_buffered;
     return PT_ERR_OK;
 }
@@ -2117,6 +2237,8 @@ void pt_session_get_stats(const pt_session *s, pt_session_stats *st)
     st->output_queued = s->out_bytes;
     st->conn_send_window = s->conn_send_window;
     st->conn_recv_window = s->conn_recv_credit;
+    st->conn_recv_window_size = s->conn_win;
+    st->rtt_ms = s->rtt_ms;
     st->frames_sent = s->frames_sent;
     st->frames_received = s->frames_received;
     st->data_bytes_sent = s->data_sent;

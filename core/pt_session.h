@@ -60,6 +60,23 @@
  * All memory comes from pt_session_config.mem, so a test can fail the Nth
  * allocation.
  *
+ * ---- Receive-window auto-tuning (PROTOCOL.md §8.2, receiver policy) -----
+ * Windows start at the announced STREAM_WINDOW / CONN_WINDOW. When a
+ * stream's WINDOW_UPDATE falls due (half its window consumed) less than two
+ * RTTs after its previous one, the window, not the reader, limits the
+ * stream: the window doubles, up to PT_MAX_STREAM_WINDOW, and the growth is
+ * granted in that WINDOW_UPDATE. The connection window does the same, up to
+ * max(CONN_WINDOW, 64 MiB), and is kept at least twice the largest stream
+ * window (within that cap). Growth is monotone and needs consumption: a
+ * stream whose reader does not call pt_session_stream_consumed never grows
+ * and its memory stays bounded by its current window; a stream that grew
+ * and then stalls holds up to its grown window (at most 16 MiB).
+ * The RTT is the minimum of PING->PONG times and WINDOW_UPDATE -> first
+ * DATA byte beyond the credit granted before it; without a sample (or with
+ * 0 ms samples) nothing grows. Times are the now_ms of driver calls:
+ * pt_session_stream_consumed uses the latest one seen. Off with
+ * cfg.window_autotune = 0.
+ *
  * Note for whoever picks settings: the connection window must be larger
  * than the stream window, or one stalled reader (which holds a full stream
  * window unconsumed) freezes the whole connection. The PROTOCOL.md defaults
@@ -105,6 +122,9 @@ typedef struct pt_session_config {
                                       * should be >= ~2 blocks per concurrent stream,
                                       * or streams blocked on their windows can hold
                                       * the data budget and slow the others */
+    int window_autotune;             /* grow receive windows (see "Receive-window
+                                      * auto-tuning" above); 1; 0 = keep the
+                                      * announced windows */
     pt_session_mem mem;
 } pt_session_config;
 
@@ -342,10 +362,11 @@ int pt_session_stream_set_user(pt_session *s, uint32_t sid, void *stream_user);
 typedef struct pt_session_stream_info {
     int state; /* 0 opening, 1 pending accept, 2 open, 3 closed */
     int fin_sent, fin_received;
-    int64_t send_window;  /* what we may still send */
-    uint32_t recv_window; /* what the peer may still send */
-    uint32_t unconsumed;  /* delivered, not yet consumed */
-    size_t send_buffered; /* written, not yet sealed */
+    int64_t send_window;       /* what we may still send */
+    uint32_t recv_window;      /* what the peer may still send */
+    uint32_t unconsumed;       /* delivered, not yet consumed */
+    uint32_t recv_window_size; /* the stream's receive window (auto-tuned) */
+    size_t send_buffered;      /* written, not yet sealed */
 } pt_session_stream_info;
 
 /* pt_session_stream_get_info: PT_ERR_OK or PT_ERR_STREAM_CLOSED. */
@@ -361,6 +382,8 @@ typedef struct pt_session_stats {
     size_t output_queued;  /* sealed, not yet released */
     int64_t conn_send_window;
     uint32_t conn_recv_window;
+    uint32_t conn_recv_window_size; /* the connection's receive window (auto-tuned) */
+    uint64_t rtt_ms;                /* auto-tuning's RTT estimate; UINT64_MAX = none */
     uint64_t frames_sent, frames_received;
     uint64_t data_bytes_sent, data_bytes_received;
     uint64_t rekeys_sent, rekeys_received;

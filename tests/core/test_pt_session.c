@@ -2075,6 +2075,174 @@ static void test_config_checks(void **state)
     pt_hs_keys_cleanup(&sk);
 }
 
+/* ---- receive-window auto-tuning (pt_session.h, PROTOCOL.md §8.2) ---------- */
+
+/* One step of a link with one-way delay |owd| ms and no bandwidth limit:
+ * what each side sent is delivered |owd| later, so a request and its answer
+ * take two steps (one RTT). Also checks the §8.2 ceiling on every stream. */
+static void step_rtt(pair *p, uint64_t owd)
+{
+    collect(&p->c, SIZE_MAX);
+    collect(&p->sv, SIZE_MAX);
+    p->now += owd;
+    deliver(p, &p->c, &p->sv);
+    deliver(p, &p->sv, &p->c);
+    for (size_t i = 0; i < p->c.nstreams; i++) {
+        pt_session_stream_info ci;
+        if (pt_session_stream_get_info(p->c.s, p->c.streams[i]->sid, &ci) == PT_ERR_OK) {
+            assert_true(ci.send_window <= (int64_t)PT_MAX_STREAM_WINDOW);
+        }
+    }
+    for (size_t i = 0; i < p->sv.nstreams; i++) {
+        pt_session_stream_info si;
+        if (pt_session_stream_get_info(p->sv.s, p->sv.streams[i]->sid, &si) == PT_ERR_OK) {
+            assert_true(si.recv_window <= si.recv_window_size);
+            assert_true(si.recv_window_size <= PT_MAX_STREAM_WINDOW);
+            assert_true((uint64_t)si.recv_window + si.unconsumed <= si.recv_window_size);
+        }
+    }
+}
+
+/* Upload |bytes| on one stream over a 50 ms RTT; returns the RTTs it took and
+ * the receiver's final windows. */
+static uint64_t upload_rtts(const pt_session_config *scfg, uint64_t bytes, uint32_t *stream_win,
+                            uint32_t *conn_win)
+{
+    pair p;
+    pt_hs_settings st;
+    big_settings(&st);
+    make_pair_ex(&p, NULL, scfg, &st, &st);
+    app_stream *a = client_open(&p, bytes, NULL);
+    uint64_t steps = 0;
+    app_stream *b = NULL;
+    *stream_win = 0;
+    while (!a->closed && steps < 100000) {
+        step_rtt(&p, 25);
+        steps++;
+        b = b ? b : server_stream(&p, a->sid);
+        pt_session_stream_info si;
+        if (b && pt_session_stream_get_info(p.sv.s, a->sid, &si) == PT_ERR_OK) {
+            assert_true(si.recv_window_size >= *stream_win); /* monotone */
+            *stream_win = si.recv_window_size;
+        }
+    }
+    check_transfer(a, server_stream(&p, a->sid));
+    pt_session_stats ss;
+    pt_session_get_stats(p.sv.s, &ss);
+    *conn_win = ss.conn_recv_window_size;
+    assert_true(ss.rtt_ms == UINT64_MAX || ss.rtt_ms >= 50); /* never below the real RTT */
+    assert_int_equal(p.c.last_rc, PT_ERR_OK);
+    assert_int_equal(p.sv.last_rc, PT_ERR_OK);
+    pair_free(&p);
+    return steps / 2;
+}
+
+/* A window-limited stream grows: 64 MiB at 256 KiB per RTT would take 256
+ * RTTs; auto-tuning needs a small fraction, and stops at the §8.2 cap. */
+static void test_autotune_grows(void **state)
+{
+    (void)state;
+    uint32_t sw, cw;
+    uint64_t rtts = upload_rtts(NULL, 64ull * MIB, &sw, &cw);
+    assert_true(sw > PT_DEFAULT_STREAM_WINDOW);
+    assert_int_equal(sw, PT_MAX_STREAM_WINDOW); /* the cap holds */
+    assert_true(rtts < (64 * MIB / PT_DEFAULT_STREAM_WINDOW) / 8);
+    assert_true(cw > sw); /* connection > any stream */
+    assert_true(cw <= 64 * MIB);
+    print_message("autotune: 64 MiB in %llu RTTs (fixed window: %u), stream window %u, conn %u\n",
+                  (unsigned long long)rtts, 64 * MIB / PT_DEFAULT_STREAM_WINDOW, sw, cw);
+}
+
+/* cfg.window_autotune = 0 keeps the announced windows. */
+static void test_autotune_off(void **state)
+{
+    (void)state;
+    pt_session_config cfg;
+    pt_session_config_default(&cfg);
+    assert_int_equal(cfg.window_autotune, 1); /* default on */
+    cfg.window_autotune = 0;
+    uint32_t sw, cw;
+    uint64_t rtts = upload_rtts(&cfg, 8 * MIB, &sw, &cw);
+    assert_int_equal(sw, PT_DEFAULT_STREAM_WINDOW);
+    assert_int_equal(cw, 16 * MIB);
+    assert_true(rtts >= 8 * MIB / PT_DEFAULT_STREAM_WINDOW);
+}
+
+/* A reader that never consumes never grows its window, however long the
+ * RTT-paced transfer runs; one that grew and then stops holds at most its
+ * grown window. */
+static void test_autotune_slow_reader(void **state)
+{
+    (void)state;
+    pair p;
+    pt_hs_settings st;
+    big_settings(&st);
+    make_pair_ex(&p, NULL, NULL, &st, &st);
+    p.sv.incoming_slow = 1;
+    app_stream *slow = client_open(&p, 64 * MIB, NULL);
+    slow->no_shutdown = 1;
+    app_stream *fast = client_open(&p, 256 * MIB, NULL);
+    fast->no_shutdown = 1;
+    for (int i = 0; i < 40; i++) {
+        step_rtt(&p, 25);
+        if (i == 0) {
+            app_stream *fb0 = server_stream(&p, fast->sid); /* only |slow| stalls */
+            fb0->slow = 0;
+            APP_CHECK(pt_session_stream_consumed(p.sv.s, fast->sid, fb0->unconsumed));
+            fb0->unconsumed = 0;
+        }
+    }
+    pt_session_stream_info si;
+    assert_int_equal(pt_session_stream_get_info(p.sv.s, slow->sid, &si), PT_ERR_OK);
+    assert_int_equal(si.recv_window_size, PT_DEFAULT_STREAM_WINDOW);
+    assert_int_equal(si.unconsumed, PT_DEFAULT_STREAM_WINDOW);
+    assert_int_equal(server_stream(&p, slow->sid)->received, PT_DEFAULT_STREAM_WINDOW);
+    /* The fast one grew meanwhile; now its reader stops too. */
+    app_stream *fb = server_stream(&p, fast->sid);
+    assert_int_equal(pt_session_stream_get_info(p.sv.s, fast->sid, &si), PT_ERR_OK);
+    assert_true(si.recv_window_size > PT_DEFAULT_STREAM_WINDOW);
+    fb->slow = 1;
+    for (int i = 0; i < 40; i++) {
+        step_rtt(&p, 25);
+    }
+    assert_int_equal(pt_session_stream_get_info(p.sv.s, fast->sid, &si), PT_ERR_OK);
+    uint32_t held = si.recv_window_size;
+    assert_true(fb->unconsumed <= held);
+    for (int i = 0; i < 40; i++) {
+        step_rtt(&p, 25);
+    }
+    assert_int_equal(pt_session_stream_get_info(p.sv.s, fast->sid, &si), PT_ERR_OK);
+    assert_int_equal(si.recv_window_size, held); /* no growth without consumption */
+    assert_true(fb->unconsumed <= held);
+    assert_int_equal(p.c.last_rc, PT_ERR_OK);
+    assert_int_equal(p.sv.last_rc, PT_ERR_OK);
+    pair_free(&p);
+}
+
+/* A keepalive PING's PONG gives the RTT estimate (sample: PING sent ->
+ * PONG received). */
+static void test_autotune_rtt_from_pong(void **state)
+{
+    (void)state;
+    pair p;
+    make_pair(&p);
+    app_stream *a = client_open(&p, 0, NULL);
+    a->no_shutdown = 1;
+    p.sv.server_no_shutdown = 1;
+    pump(&p);
+    pt_session_stats cs;
+    pt_session_get_stats(p.c.s, &cs);
+    assert_true(cs.rtt_ms == UINT64_MAX); /* no sample yet */
+    p.now += 30000;
+    assert_int_equal(pt_session_on_timer(p.c.s, p.now), PT_ERR_OK); /* PING */
+    step_rtt(&p, 40);                                               /* -> server */
+    step_rtt(&p, 40);                                               /* PONG -> */
+    pt_session_get_stats(p.c.s, &cs);
+    assert_int_equal(cs.pings_sent, 1);
+    assert_int_equal(cs.rtt_ms, 80);
+    pair_free(&p);
+}
+
 int main(void)
 {
     if (sodium_init() < 0) {
@@ -2105,6 +2273,10 @@ int main(void)
         cmocka_unit_test(test_failmalloc),
         cmocka_unit_test(test_slow_reader),
         cmocka_unit_test(test_many_streams),
+        cmocka_unit_test(test_autotune_grows),
+        cmocka_unit_test(test_autotune_off),
+        cmocka_unit_test(test_autotune_slow_reader),
+        cmocka_unit_test(test_autotune_rtt_from_pong),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(g_src);
