@@ -643,11 +643,16 @@ static int set_host(struct ps *ps, const char *v, char out[PT_CONFIG_HOST_MAX + 
 
 static int set_pin(struct ps *ps, const char *v, uint8_t out[PT_CONFIG_PIN_LEN])
 {
-    /* curl's --pinnedpubkey spelling "sha256//<base64>" is accepted too. */
-    if (strncmp(v, "sha256//", 8) == 0) {
-        v += 8;
+    /* curl's --pinnedpubkey spelling "sha256//<base64>" is accepted too.
+     * The bare form is tried first: "sha256//" is itself valid base64, so a
+     * pin whose base64 happens to start with it (44 characters in all) must
+     * stay itself, not lose its first 8 characters. The two forms differ in
+     * length, so no value is read both ways. */
+    int rc = pt_key_from_base64(out, v, strlen(v));
+    if (rc != PT_ERR_OK && strncmp(v, "sha256//", 8) == 0) {
+        rc = pt_key_from_base64(out, v + 8, strlen(v + 8));
     }
-    if (pt_key_from_base64(out, v, strlen(v)) != PT_ERR_OK) {
+    if (rc != PT_ERR_OK) {
         return fail(ps,
                     "%s: invalid pin (expected the base64 SHA-256 of the certificate's "
                     "SubjectPublicKeyInfo: 44 characters)",

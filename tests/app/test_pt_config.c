@@ -1137,6 +1137,17 @@ static void test_client_defaults(void **state)
     assert_int_equal(c->verify, PT_CONFIG_VERIFY_PIN);
     pt_config_client_free(c);
 
+    /* "sha256//" is itself base64: a bare 44-character pin that starts with
+     * it is that pin (fuzz_config found the prefix being stripped from it),
+     * and the prefixed 52-character spelling of the same pin reads the same. */
+    static const uint8_t sha_pin[32] = {0xb2, 0x16, 0xb6, 0xe7, 0xaf, 0xff};
+    c = client_ok(CLIENT_HEAD CLIENT_SERVER "Pin = sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+                                           "Pin = sha256//sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n");
+    assert_int_equal(c->n_pins, 2);
+    assert_memory_equal(c->pins[0], sha_pin, 32);
+    assert_memory_equal(c->pins[1], sha_pin, 32);
+    pt_config_client_free(c);
+
     /* Verify = none and "off" listeners. */
     c = client_ok(CLIENT_HEAD "SocksListen = off\n" CLIENT_SERVER "Verify = none\n");
     assert_false(c->socks_enabled);
