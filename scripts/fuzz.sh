@@ -11,18 +11,25 @@
 # build-fuzz/artifacts/<name>/ (reproduce: build-fuzz/fuzz/fuzz_<name> FILE).
 # A new target needs no change here: drop in fuzz/fuzz_<name>.c and
 # fuzz/corpus/<name>/.
+#
+# PT_FUZZ_SEED=N fixes libFuzzer's random seed (0, the default, lets it pick
+# one). With a fixed seed a run is a prefix of every longer run with that
+# seed, so CI (scripts/test.sh uses a fixed seed) only ever replays inputs a
+# longer local run already passed; exploration uses fresh seeds.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${1:-${FUZZ_SECONDS:-60}}"
+seed="${PT_FUZZ_SEED:-0}"
 build="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
 
-case "$seconds" in
-'' | *[!0-9]*)
-    echo "fuzz.sh: seconds must be a whole number, got '$seconds'" >&2
+case "$seconds$seed" in
+*[!0-9]*)
+    echo "fuzz.sh: seconds and PT_FUZZ_SEED must be whole numbers, got '$seconds', '$seed'" >&2
     exit 2
     ;;
 esac
+[ -n "$seconds" ] || { echo "fuzz.sh: seconds must not be empty" >&2; exit 2; }
 if ! command -v clang >/dev/null 2>&1; then
     echo "fuzz.sh: clang not found (scripts/install-deps.sh installs it)" >&2
     exit 2
@@ -66,10 +73,10 @@ for t in "${targets[@]}"; do
     fi
     seeds="$(find "$corpus" -type f | wc -l)"
 
-    echo "fuzz.sh: running $t for ${seconds}s ($seeds seeds)"
+    echo "fuzz.sh: running $t for ${seconds}s ($seeds seeds, seed $seed)"
     start="$(date +%s)"
     set +e
-    "$bin" -max_total_time="$seconds" -print_final_stats=1 -timeout=30 \
+    "$bin" -max_total_time="$seconds" -seed="$seed" -print_final_stats=1 -timeout=30 \
         -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1
     rc=$?
     set -e
@@ -88,6 +95,13 @@ for t in "${targets[@]}"; do
         tail -n 60 "$log" >&2
         echo "---- artifacts in $artifacts ----" >&2
         ls -l "$artifacts" >&2 || true
+        # CI keeps no files: print each input so it can be rebuilt
+        # (base64 -d > crash; $bin crash).
+        for a in "$artifacts"/*; do
+            [ -f "$a" ] || continue
+            echo "---- $(basename "$a") (base64) ----" >&2
+            head -c 65536 "$a" | base64 >&2
+        done
     fi
     line="fuzz: $t: $status executions=${execs:-?} seconds=$elapsed exec/s=${rate:-?} cov=${cov:-?} corpus=$seeds->$units"
     summary+=("$line")

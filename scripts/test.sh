@@ -5,6 +5,11 @@
 #
 #   scripts/test.sh                 everything
 #   PT_FUZZ_SECONDS=0 scripts/test.sh   skip the fuzzing pass
+#
+# The fuzzing pass uses a fixed seed (PT_FUZZ_SEED, default 1), so a CI run
+# is reproducible and replays a prefix of what a longer local run with the
+# same seed covered: finding bugs is the job of long runs with fresh seeds
+# (scripts/fuzz.sh 600), not of a gate that fails at random.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +30,6 @@ grep -hE '^(noise vectors|vectors|cli):' "$build/Testing/Temporary/LastTest.log"
 
 fuzz_seconds="${PT_FUZZ_SECONDS:-20}"
 if [ "$fuzz_seconds" != "0" ]; then
-    bash scripts/fuzz.sh "$fuzz_seconds"
+    PT_FUZZ_SEED="${PT_FUZZ_SEED:-1}" bash scripts/fuzz.sh "$fuzz_seconds"
 fi
 echo "test.sh: all tests passed"
