@@ -220,12 +220,13 @@ int pt_daemon_server(int argc, char **argv)
     pt_server_config sc;
     memset(&sc, 0, sizeof(sc));
     pt_front_config_default(&sc.front);
-    char listen[80], upstream[300], upstream_h2[300];
-    pt_addr_format(&cfg->listen[0], listen, sizeof(listen));
-    if (cfg->n_listen > 1) {
-        pt_log_warn("only the first Listen address is used in this version (%s)", listen);
+    char listen[PT_CONFIG_MAX_LISTEN][80], upstream[300], upstream_h2[300];
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        pt_addr_format(&cfg->listen[i], listen[i], sizeof(listen[i]));
+        sc.front.listen[i] = listen[i];
     }
-    sc.front.listen = listen;
+    sc.front.n_listen = cfg->n_listen;
+    _Static_assert(PT_CONFIG_MAX_LISTEN <= PT_FRONT_MAX_LISTEN, "every Listen fits the front");
     sc.front.tls.cert_file = cfg->certificate;
     sc.front.tls.key_file = cfg->certificate_key;
     memcpy(sc.front.link.local_priv, cfg->private_key, 32);

@@ -34,7 +34,9 @@ struct pt_front {
     uv_loop_t *loop;
     pt_front_config cfg;
     pt_tls_server_ctx *tls;
-    pt_tcp_listener *listener;
+    pt_tcp_listener *listeners[PT_FRONT_MAX_LISTEN];
+    uint16_t ports[PT_FRONT_MAX_LISTEN]; /* each listener's bound port */
+    size_t n_listeners;                  /* 0 once it stopped listening */
     struct sockaddr_storage up_addr, up2_addr;
     int has_up, has_up2;
     uint64_t equal_ns; /* cost of the costliest rejection */
@@ -57,6 +59,7 @@ struct pt_front_conn {
     pt_link *link;
     uv_timer_t timer;
     uint64_t accept_ms, hs_ms;
+    uint16_t port; /* the port it arrived on (the decoy's redirects) */
     int is_h2;
     int preface_sent; /* the link wrote the HTTP/2 server preface (§5.3) */
     int plain;
@@ -433,6 +436,7 @@ static void start_builtin(pt_front_conn *fc, pt_decoy_proto proto, const uint8_t
     f->stats.decoys++;
     uint64_t start = fc->hs_ms ? fc->hs_ms : fc->accept_ms;
     pt_decoy_config dc = f->cfg.decoy;
+    dc.port = fc->port;
     dc.h2_preface_sent = proto == PT_DECOY_HTTP2 && fc->preface_sent;
     if (pt_decoy_new(&fc->d, &dc, proto, start, dtime(f)) != PT_ERR_OK) {
         conn_close(fc);
@@ -975,7 +979,6 @@ static void on_raw(pt_transport *t, pt_transport *lower, const uint8_t *data, si
 
 static void on_accept(pt_tcp_listener *l, pt_transport *tcp, void *arg)
 {
-    (void)l;
     pt_front *f = arg;
     pt_front_conn *fc = calloc(1, sizeof(*fc));
     if (!fc) {
@@ -983,6 +986,11 @@ static void on_accept(pt_tcp_listener *l, pt_transport *tcp, void *arg)
         return;
     }
     fc->f = f;
+    for (size_t i = 0; i < f->n_listeners; i++) {
+        if (f->listeners[i] == l) {
+            fc->port = f->ports[i];
+        }
+    }
     fc->accept_ms = now_ms(f);
     fc->holds = 1; /* timer */
     uv_timer_init(f->loop, &fc->timer);
@@ -1109,12 +1117,23 @@ static uint64_t calibrate(const pt_front_config *cfg)
     return t[3];
 }
 
-int pt_front_new(pt_front **out, uv_loop_t *loop, const pt_front_config *cfg)
+int pt_front_new(pt_front **out, uv_loop_t *loop, const pt_front_config *cfg, size_t *bad_listen)
 {
     *out = NULL;
-    struct sockaddr_storage la;
-    if (!cfg->listen || parse_addr(cfg->listen, &la) != 0) {
+    size_t bad_dummy;
+    if (!bad_listen) {
+        bad_listen = &bad_dummy;
+    }
+    *bad_listen = cfg->n_listen;
+    struct sockaddr_storage la[PT_FRONT_MAX_LISTEN];
+    if (cfg->n_listen == 0 || cfg->n_listen > PT_FRONT_MAX_LISTEN) {
         return PT_ERR_CONFIG;
+    }
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        if (!cfg->listen[i] || parse_addr(cfg->listen[i], &la[i]) != 0) {
+            *bad_listen = i;
+            return PT_ERR_CONFIG;
+        }
     }
     pt_front *f = calloc(1, sizeof(*f));
     if (!f) {
@@ -1151,28 +1170,37 @@ int pt_front_new(pt_front **out, uv_loop_t *loop, const pt_front_config *cfg)
         return rc;
     }
     f->equal_ns = calibrate(&f->cfg);
-    if (pt_tcp_listen(loop, (const struct sockaddr *)&la, FRONT_BACKLOG, on_accept, f,
-                      &f->listener) != 0) {
-        pt_tls_server_ctx_free(f->tls);
-        free(f);
-        return PT_ERR_IO;
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        if (pt_tcp_listen(loop, (const struct sockaddr *)&la[i], FRONT_BACKLOG, on_accept, f,
+                          &f->listeners[i]) != 0) {
+            *bad_listen = i;
+            pt_front_stop_listening(f);
+            pt_tls_server_ctx_free(f->tls);
+            free(f);
+            return PT_ERR_IO;
+        }
+        f->n_listeners = i + 1;
+        f->ports[i] = (uint16_t)pt_tcp_listener_port(f->listeners[i]);
     }
-    f->cfg.decoy.port = (uint16_t)pt_tcp_listener_port(f->listener);
     *out = f;
     return PT_ERR_OK;
 }
 
 int pt_front_port(const pt_front *f)
 {
-    return f->listener ? pt_tcp_listener_port(f->listener) : 0;
+    return f->n_listeners ? f->ports[0] : 0;
 }
 
 void pt_front_stop_listening(pt_front *f)
 {
-    if (f && f->listener) {
-        pt_tcp_listener_close(f->listener);
-        f->listener = NULL;
+    if (!f) {
+        return;
     }
+    for (size_t i = 0; i < f->n_listeners; i++) {
+        pt_tcp_listener_close(f->listeners[i]);
+        f->listeners[i] = NULL;
+    }
+    f->n_listeners = 0;
 }
 
 void pt_front_free(pt_front *f)

@@ -37,14 +37,20 @@
 typedef struct pt_front pt_front;
 typedef struct pt_front_conn pt_front_conn;
 
+#define PT_FRONT_MAX_LISTEN 8
+
 typedef struct pt_front_config {
-    const char *listen; /* "127.0.0.1:443", "[::]:443" (literal address) */
+    /* Where to accept: "127.0.0.1:443", "[::]:443" (literal addresses; an
+     * IPv6 one is IPv6-only, as nginx's default ipv6only=on, so "0.0.0.0:443"
+     * and "[::]:443" can both be listed). At least one. */
+    const char *listen[PT_FRONT_MAX_LISTEN];
+    size_t n_listen;
     pt_tls_server_config tls;
     /* Keys, authorized clients, replay cache, session tuning. The session
      * callbacks receive the connection's pt_front_conn as |user|: use
      * pt_front_conn_user to reach the owner's pointer. */
     pt_link_config link;
-    pt_decoy_config decoy; /* built-in decoy; its |port| is set from |listen| */
+    pt_decoy_config decoy; /* built-in decoy; its |port| is the accepting listener's */
     /* Upstream mode: "127.0.0.1:8080" — decoy connections are relayed there
      * (plain TCP, HTTP/1.1); NULL: the built-in decoy. |upstream_h2|: where
      * HTTP/2 (ALPN h2) decoy connections go (nginx `listen ... http2;`,
@@ -76,18 +82,21 @@ typedef struct pt_front_config {
  * timeout, link defaults (pt_link_config_default). Keys and listen unset. */
 void pt_front_config_default(pt_front_config *cfg);
 
-/* pt_front_new loads the certificate, binds and listens. |cfg| is copied;
- * what it points to (strings, authorized keys, replay cache, site) is
- * borrowed and must outlive the front. Returns PT_ERR_OK and sets |*out|,
- * or PT_ERR_CONFIG (bad address, certificate, key), PT_ERR_IO (bind),
- * PT_ERR_NOMEM. */
-int pt_front_new(pt_front **out, uv_loop_t *loop, const pt_front_config *cfg);
+/* pt_front_new loads the certificate, binds and listens on every address.
+ * |cfg| is copied; what it points to (strings, authorized keys, replay
+ * cache, site) is borrowed and must outlive the front. Returns PT_ERR_OK
+ * and sets |*out|, or PT_ERR_CONFIG (bad address, certificate, key),
+ * PT_ERR_IO (bind), PT_ERR_NOMEM; on an address error |*bad_listen| (if not
+ * NULL) is the index of the address at fault, else n_listen. Nothing stays
+ * bound after an error. */
+int pt_front_new(pt_front **out, uv_loop_t *loop, const pt_front_config *cfg, size_t *bad_listen);
 
 /* pt_front_stop_listening closes the listener (a draining server accepts
  * nothing new) and keeps every connection and session as they are. */
 void pt_front_stop_listening(pt_front *f);
 
-/* pt_front_port returns the bound TCP port (0 once it stopped listening). */
+/* pt_front_port returns the first listener's bound TCP port (0 once it
+ * stopped listening). */
 int pt_front_port(const pt_front *f);
 
 /* pt_front_free stops listening and closes every connection still in the

@@ -392,16 +392,27 @@ int pt_server_start(pt_server **out, uv_loop_t *loop, const pt_server_config *cf
     fcfg.on_session = on_session;
     fcfg.on_session_down = on_session_down;
     fcfg.user = srv;
-    int rc = pt_front_new(&srv->front, loop, &fcfg);
+    size_t bad = 0;
+    int rc = pt_front_new(&srv->front, loop, &fcfg, &bad);
     sodium_memzero(&fcfg.link.local_priv, sizeof(fcfg.link.local_priv));
     sodium_memzero(&srv->cfg.front.link.local_priv, sizeof(srv->cfg.front.link.local_priv));
     if (rc != PT_ERR_OK) {
-        snprintf(err, err_cap, "cannot start on %s: %s", cfg->front.listen ? cfg->front.listen : "?",
-                 rc == PT_ERR_IO ? "address in use or not available"
-                                 : "bad certificate, key or address");
+        if (bad < cfg->front.n_listen) {
+            snprintf(err, err_cap, "cannot listen on %s: %s", cfg->front.listen[bad],
+                     rc == PT_ERR_IO ? "address in use or not available" : "bad address");
+        } else {
+            snprintf(err, err_cap, "cannot start: %s",
+                     rc == PT_ERR_NOMEM ? "out of memory" : "bad certificate or key");
+        }
         goto fail;
     }
-    pt_log_info("listening on %s (%zu authorized clients)", cfg->front.listen, srv->n_clients);
+    char where[PT_FRONT_MAX_LISTEN * 72] = "";
+    for (size_t i = 0, at = 0; i < cfg->front.n_listen && at < sizeof(where); i++) {
+        int n = snprintf(where + at, sizeof(where) - at, "%s%s", i ? ", " : "",
+                         cfg->front.listen[i]);
+        at += n > 0 ? (size_t)n : 0;
+    }
+    pt_log_info("listening on %s (%zu authorized clients)", where, srv->n_clients);
     *out = srv;
     return PT_ERR_OK;
 fail:

@@ -330,7 +330,9 @@ int pt_tcp_listen(uv_loop_t *loop, const struct sockaddr *addr, int backlog, pt_
         return rc;
     }
     l->h.data = l;
-    rc = uv_tcp_bind(&l->h, addr, 0);
+    /* IPv6 listeners are IPv6-only (nginx's ipv6only=on): "[::]:443" next
+     * to "0.0.0.0:443" must not collide, and each says what it means. */
+    rc = uv_tcp_bind(&l->h, addr, addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
     if (rc == 0) {
         rc = uv_listen((uv_stream_t *)&l->h, backlog, on_connection);
     }

@@ -27,8 +27,9 @@ typedef struct pt_tcp_listener pt_tcp_listener;
 /* Called for each accepted connection; the callee owns |t|. */
 typedef void (*pt_tcp_accept_cb)(pt_tcp_listener *l, pt_transport *t, void *arg);
 
-/* pt_tcp_listen binds |addr| and listens. Returns 0 and sets |*out|, or a
- * libuv error (UV_EADDRINUSE, ...). */
+/* pt_tcp_listen binds |addr| and listens (an IPv6 address IPv6-only, as
+ * nginx's ipv6only=on). Returns 0 and sets |*out|, or a libuv error
+ * (UV_EADDRINUSE, ...). */
 int pt_tcp_listen(uv_loop_t *loop, const struct sockaddr *addr, int backlog, pt_tcp_accept_cb cb,
                   void *arg, pt_tcp_listener **out);
 

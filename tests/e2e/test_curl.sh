@@ -15,11 +15,15 @@ CURL=(curl -sS --max-time 30)
 
 # ---- start ------------------------------------------------------------------------------
 e2e_setup
+# A second Listen address: the "auth" client reaches the server through it.
+read -r AUTH_SOCKS AUTH_HTTP SECOND_PORT <<< "$(e2e_freeport 3)"
+E2E_SERVER_EXTRA="Listen = 127.0.0.1:$SECOND_PORT"
+e2e_server_conf
 AUTH_PUB="$(e2e_key auth)"
 e2e_add_client auth "$AUTH_PUB"
-read -r AUTH_SOCKS AUTH_HTTP <<< "$(e2e_freeport 2)"
 e2e_client_conf auth "$AUTH_SOCKS" "$AUTH_HTTP" "SocksUsername = e2e-user
 SocksPassword = right-pass-42"
+sed -i "s/^Endpoint = 127.0.0.1:$SERVER_PORT\$/Endpoint = 127.0.0.1:$SECOND_PORT/" "$E2E_WORK/auth.conf"
 e2e_start_origin || e2e_finish
 e2e_start_server || e2e_finish
 e2e_start_client client || e2e_finish
@@ -206,7 +210,9 @@ check "unresolvable name: raw SOCKS5 reply byte is 04 ($r)" '[ "$r" = rep=04 ]'
 # After all those failures the tunnel still carries streams.
 fetch_ok "SOCKS5 after the error replies" 100000 after --socks5-hostname "$S"
 
-# ---- proxy authentication ----------------------------------------------------------------------------
+# ---- proxy authentication, through the second Listen address ---------------------------------------
+check "auth client's endpoint is the server's second Listen address" \
+    'grep -qx "Endpoint = 127.0.0.1:$SECOND_PORT" "$E2E_WORK/auth.conf"'
 if e2e_start_client auth; then
     AS="127.0.0.1:$AUTH_SOCKS"
     AH="127.0.0.1:$AUTH_HTTP"
@@ -242,6 +248,13 @@ check "decoy: plain HTTP on the TLS port gets nginx's 400 ($code)" \
     '[ "$code" = 400 ] && grep -q "The plain HTTP request was sent to HTTPS port" "$D/plain.html" && grep -q "nginx" "$D/plain.html"'
 code=$(curl -sk --max-time 20 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$SERVER_PORT/no-such-page")
 check "decoy: an unknown path gets 404 ($code)" '[ "$code" = 404 ]'
+# The second listener is the same site; its redirects name its own port.
+code=$(curl -sk --max-time 20 -o "$D/decoy2.html" -w '%{http_code}' "https://127.0.0.1:$SECOND_PORT/")
+check "decoy on the second Listen address: the same HTML ($code)" \
+    '[ "$code" = 200 ] && cmp -s "$D/decoy.html" "$D/decoy2.html"'
+loc=$(curl -sk --max-time 20 -D - -o /dev/null "https://127.0.0.1:$SECOND_PORT/css" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+check "decoy on the second Listen address: a directory redirect names that port ($loc)" \
+    '[ "$loc" = "https://localhost:$SECOND_PORT/css/" ]'
 # The tunnel is still up after all of that (the decoy did not disturb it).
 fetch_ok "SOCKS5 after the decoy requests" 12345 end --socks5-hostname "$S"
 check "client logged exactly one 'tunnel up' (no reconnects)" '[ "$(e2e_count_log client "tunnel up")" = 1 ]'
