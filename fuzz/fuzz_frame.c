@@ -41,6 +41,7 @@
 #include "pt_cbs.h"
 #include "pt_err.h"
 #include "pt_frame.h"
+#include "pt_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -54,60 +55,11 @@ static const uint8_t KEY[32] = {0x70, 0x68, 0x61, 0x6e, 0x74, 0x6f, 0x6d, 0x2d, 
                                 0x6e, 0x65, 0x6c, 0x2d, 0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x6b, 0x65,
                                 0x79, 0x2d, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37};
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_frame: check failed: %s (line %d)\n", #cond, __LINE__);          \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-/* ---- deterministic randombytes for fuzzing builds ----------------------- */
-
-#ifdef PT_FUZZING_BUILD
-static uint64_t fz_rng;
-
-static const char *fz_name(void)
-{
-    return "pt-fuzz-deterministic";
-}
-
-static uint32_t fz_random(void)
-{
-    fz_rng = fz_rng * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (uint32_t)(fz_rng >> 32);
-}
-
-static void fz_stir(void) {}
-
-static void fz_buf(void *const buf, const size_t n)
-{
-    uint8_t *p = buf;
-    for (size_t i = 0; i < n; i++) {
-        p[i] = (uint8_t)fz_random();
-    }
-}
-
-static randombytes_implementation fz_impl = {
-    .implementation_name = fz_name,
-    .random = fz_random,
-    .stir = fz_stir,
-    .uniform = NULL,
-    .buf = fz_buf,
-    .close = NULL,
-};
-#endif
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-#ifdef PT_FUZZING_BUILD
-    randombytes_set_implementation(&fz_impl);
-#endif
-    if (sodium_init() < 0) {
-        abort();
-    }
+    pt_fuzz_init();
     return 0;
 }
 
@@ -398,9 +350,7 @@ static void run_sealed(pt_aead_backend seal_backend, pt_aead_backend open_backen
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-#ifdef PT_FUZZING_BUILD
-    fz_rng = 0x5eed;
-#endif
+    pt_fuzz_rng_reset();
     if (size < 2) {
         return 0;
     }

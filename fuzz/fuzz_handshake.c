@@ -18,13 +18,7 @@
 #include "pt_err.h"
 #include "pt_handshake.h"
 #include "pt_noise.h"
-
-#define CHECK(x)                                                               \
-    do {                                                                       \
-        if (!(x)) {                                                            \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
+#include "pt_fuzz.h"
 
 static uint8_t s_priv[32], s_pub[32], c_priv[32], c_pub[32], e_fixed[32];
 
@@ -103,8 +97,19 @@ static size_t craft_msg1(uint8_t *out, size_t cap, const uint8_t *payload, size_
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    pt_fuzz_init();
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    pt_fuzz_rng_reset();
     keys_once();
     if (size < 1) {
         return 0;

@@ -32,17 +32,10 @@
 #include "pt_err.h"
 #include "pt_frame.h"
 #include "pt_http_proxy.h"
+#include "pt_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_http_proxy: check failed: %s (line %d)\n", #cond, __LINE__);     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static const pt_proxy_cred kCred = {
     .user = (const uint8_t *)"user",
@@ -57,9 +50,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (sodium_init() < 0) {
-        abort();
-    }
+    pt_fuzz_init();
     head1 = malloc(PT_HTTP_PROXY_HEAD_MAX);
     head2 = malloc(PT_HTTP_PROXY_HEAD_MAX);
     CHECK(head1 && head2);

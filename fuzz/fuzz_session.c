@@ -45,6 +45,7 @@
 #include "pt_frame.h"
 #include "pt_handshake.h"
 #include "pt_session.h"
+#include "pt_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -56,60 +57,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 static const uint8_t K_C2S[32] = "phantom-tunnel fuzz c->s key 01";
 static const uint8_t K_S2C[32] = "phantom-tunnel fuzz s->c key 02";
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_session: check failed: %s (line %d)\n", #cond, __LINE__);        \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-/* ---- deterministic randombytes for fuzzing builds ----------------------- */
-
-#ifdef PT_FUZZING_BUILD
-static uint64_t fz_rng;
-
-static const char *fz_name(void)
-{
-    return "pt-fuzz-deterministic";
-}
-
-static uint32_t fz_random(void)
-{
-    fz_rng = fz_rng * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (uint32_t)(fz_rng >> 32);
-}
-
-static void fz_stir(void) {}
-
-static void fz_buf(void *const buf, const size_t n)
-{
-    uint8_t *p = buf;
-    for (size_t i = 0; i < n; i++) {
-        p[i] = (uint8_t)fz_random();
-    }
-}
-
-static randombytes_implementation fz_impl = {
-    .implementation_name = fz_name,
-    .random = fz_random,
-    .stir = fz_stir,
-    .uniform = NULL,
-    .buf = fz_buf,
-    .close = NULL,
-};
-#endif
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-#ifdef PT_FUZZING_BUILD
-    randombytes_set_implementation(&fz_impl);
-#endif
-    if (sodium_init() < 0) {
-        abort();
-    }
+    pt_fuzz_init();
     return 0;
 }
 
@@ -575,9 +527,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 6) {
         return 0;
     }
-#ifdef PT_FUZZING_BUILD
-    fz_rng = 0x5eed;
-#endif
+    pt_fuzz_rng_reset();
     rd in = {data, size};
     memset(&W, 0, sizeof(W));
     uint8_t h0 = rd_u8(&in), h1 = rd_u8(&in), h2 = rd_u8(&in), h3 = rd_u8(&in), h4 = rd_u8(&in),

@@ -30,17 +30,10 @@
 #include "pt_err.h"
 #include "pt_frame.h"
 #include "pt_socks5.h"
+#include "pt_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_socks5: check failed: %s (line %d)\n", #cond, __LINE__);         \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static const pt_proxy_cred kCred = {
     .user = (const uint8_t *)"user",
@@ -53,9 +46,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (sodium_init() < 0) {
-        abort();
-    }
+    pt_fuzz_init();
     return 0;
 }
 
