@@ -58,6 +58,7 @@ enum key_id {
     K_PADDING,
     K_PADDINGBLOCK,
     K_PADDINGMINSIZE,
+    K_COVERTRAFFIC,
     K_LOGLEVEL,
     K_NAME,
     K_PUBLICKEY,
@@ -106,6 +107,7 @@ static const struct key_def KEYS[K_COUNT] = {
     [K_PADDING] = {"Padding", SEC_SS | SEC_CC, 1},
     [K_PADDINGBLOCK] = {"PaddingBlock", SEC_SS | SEC_CC, 1},
     [K_PADDINGMINSIZE] = {"PaddingMinSize", SEC_SS | SEC_CC, 1},
+    [K_COVERTRAFFIC] = {"CoverTraffic", SEC_SS | SEC_CC, 1},
     [K_LOGLEVEL] = {"LogLevel", SEC_SS | SEC_CC, 1},
     [K_NAME] = {"Name", SEC_SP | SEC_CC, 1},
     [K_PUBLICKEY] = {"PublicKey", SEC_SP | SEC_CS, 1},
@@ -147,6 +149,7 @@ static const struct flag_def FLAGS[] = {
     {"padding", MODE_SERVER, K_PADDING},
     {"padding-block", MODE_SERVER, K_PADDINGBLOCK},
     {"padding-min-size", MODE_SERVER, K_PADDINGMINSIZE},
+    {"cover-traffic", MODE_SERVER, K_COVERTRAFFIC},
     {"log-level", MODE_SERVER, K_LOGLEVEL},
     {"socks", MODE_CLIENT, K_SOCKSLISTEN},
     {"http", MODE_CLIENT, K_HTTPLISTEN},
@@ -160,6 +163,7 @@ static const struct flag_def FLAGS[] = {
     {"padding", MODE_CLIENT, K_PADDING},
     {"padding-block", MODE_CLIENT, K_PADDINGBLOCK},
     {"padding-min-size", MODE_CLIENT, K_PADDINGMINSIZE},
+    {"cover-traffic", MODE_CLIENT, K_COVERTRAFFIC},
     {"log-level", MODE_CLIENT, K_LOGLEVEL},
     {"reconnect-max", MODE_CLIENT, K_RECONNECTMAX},
     {"allow-open-proxy", MODE_CLIENT, K_ALLOWOPENPROXY},
@@ -809,6 +813,8 @@ static int set_value(struct ps *ps, int id, const char *v)
             (server ? &s->padding : &c->padding)->min_size = (uint16_t)u;
         }
         return rc;
+    case K_COVERTRAFFIC:
+        return set_uint(ps, v, 0, 3600, server ? &s->cover_traffic : &c->cover_traffic);
     case K_LOGLEVEL:
         if ((rc = set_enum(ps, v, LOG_NAMES, 4, &e, "error, warn, info or debug")) == PT_ERR_OK) {
             *(server ? &s->log_level : &c->log_level) = (pt_config_log_level)e;

@@ -232,6 +232,7 @@ int pt_daemon_server(int argc, char **argv)
     memcpy(sc.front.link.local_priv, cfg->private_key, 32);
     sc.front.link.handshake_timeout_ms = (uint64_t)cfg->handshake_timeout * 1000;
     sc.front.link.session.pad = cfg->padding;
+    sc.front.link.session.cover_interval_ms = (uint64_t)cfg->cover_traffic * 1000;
     sc.front.link.settings.max_streams = cfg->max_streams_per_client;
     if (dir_site) {
         sc.front.decoy.site = dir_site;
@@ -399,6 +400,7 @@ int pt_daemon_client(int argc, char **argv)
         cc.cred = &cred;
     }
     cc.pad = cfg->padding;
+    cc.cover_interval_ms = (uint64_t)cfg->cover_traffic * 1000;
     cc.reconnect_max_ms = (uint64_t)cfg->reconnect_max * 1000;
 
     daemon_ctx d;

@@ -211,6 +211,9 @@ int pt_invite_client_conf_text(char **out, const pt_config_client *c)
     sb_addf(&b, "Padding = %s\nPaddingBlock = %u\nPaddingMinSize = %u\n",
             pt_config_padding_name(c->padding.strategy), (unsigned)c->padding.block,
             (unsigned)c->padding.min_size);
+    if (c->cover_traffic) {
+        sb_addf(&b, "CoverTraffic = %u\n", (unsigned)c->cover_traffic);
+    }
     sb_addf(&b, "LogLevel = %s\nReconnectMax = %u\n", pt_config_log_level_name(c->log_level),
             (unsigned)c->reconnect_max);
 

@@ -226,9 +226,14 @@ struct pt_session {
     uint8_t ping_data[8];
     uint64_t frames_since_rekey, last_rekey;
 
+    /* cover traffic (§9.2): last_tx is when the last frame was sealed;
+     * cover_gap the idle time before the next PADDING frame, drawn anew for
+     * each idle period (cover_base: the last_tx it was drawn for) */
+    uint64_t last_tx, cover_base, cover_gap;
+
     /* stats */
     uint64_t frames_sent, frames_received, data_sent, data_received;
-    uint64_t rekeys_sent, rekeys_received, pings_sent;
+    uint64_t rekeys_sent, rekeys_received, pings_sent, cover_sent;
 };
 
 /* ---- memory ------------------------------------------------------------- */
@@ -477,12 +482,14 @@ static int outblk_room(pt_session *s, size_t need)
 /* ---- sealing ------------------------------------------------------------ */
 
 static int seal_ctl(pt_session *s, uint8_t type, uint32_t sid, const uint8_t *pl, size_t len);
+static void cover_draw(pt_session *s);
 
 /* Count a sealed frame; send KEY_UPDATE when the keys have sealed
  * rekey_frames frames (the KEY_UPDATE being the last of them, §6.5). */
 static int after_seal(pt_session *s, uint8_t type)
 {
     s->frames_sent++;
+    s->last_tx = s->now;
     if (type == PT_FRAME_KEY_UPDATE) {
         s->frames_since_rekey = 0;
         s->last_rekey = s->now;
@@ -1590,6 +1597,10 @@ int pt_session_new(pt_session **out, const pt_session_config *cfg, pt_hs_keys *k
     s->now = now_ms;
     s->last_rx = now_ms;
     s->last_rekey = now_ms;
+    s->last_tx = now_ms;
+    if (s->cfg.cover_interval_ms) {
+        cover_draw(s);
+    }
     s->rneed = PT_FRAME_PREFIX_LEN;
     s->next_local_sid = s->is_client ? 1 : 2;
     s->conn_send_window = peer->conn_window;
@@ -1789,7 +1800,44 @@ uint64_t pt_session_next_deadline(const pt_session *s)
         t = add_sat(s->last_rekey, s->cfg.rekey_ms);
         d = t < d ? t : d;
     }
+    if (s->cfg.cover_interval_ms && s->out_bytes == 0) {
+        /* (with output still unwritten the tunnel is not idle; the write's
+         * completion re-arms the timer) */
+        t = add_sat(s->last_tx, s->cover_gap);
+        d = t < d ? t : d;
+    }
     return d;
+}
+
+/* A fresh idle gap, uniform in [interval/2, 3*interval/2]: a fixed period
+ * would itself be a fingerprint (as a fixed keepalive is). */
+static void cover_draw(pt_session *s)
+{
+    uint64_t iv = s->cfg.cover_interval_ms;
+    uint32_t span = iv > UINT32_MAX ? UINT32_MAX : (uint32_t)iv;
+    s->cover_gap = iv / 2 + (span ? randombytes_uniform(span) : 0) + (iv ? 1 : 0);
+    s->cover_base = s->last_tx;
+}
+
+/* Cover traffic: once the session has sent nothing for its gap, one
+ * PADDING frame of random length (zeros: the AEAD makes them random on the
+ * wire, and the padding policy applies as to any frame). */
+static int cover_due(pt_session *s, uint64_t now)
+{
+    static const uint8_t zeros[PT_SESSION_COVER_MAX_PAYLOAD];
+    if (s->cover_base != s->last_tx) {
+        cover_draw(s); /* something was sent: a new idle period */
+    }
+    if (s->out_bytes != 0 || now < add_sat(s->last_tx, s->cover_gap)) {
+        return PT_ERR_OK;
+    }
+    int rc = seal_ctl(s, PT_FRAME_PADDING, 0, zeros,
+                      randombytes_uniform(PT_SESSION_COVER_MAX_PAYLOAD + 1));
+    if (rc == PT_ERR_OK) {
+        s->cover_sent++;
+        cover_draw(s);
+    }
+    return rc;
 }
 
 int pt_session_on_timer(pt_session *s, uint64_t now_ms)
@@ -1823,6 +1871,9 @@ int pt_session_on_timer(pt_session *s, uint64_t now_ms)
     }
     if (rc == PT_ERR_OK && s->cfg.rekey_ms && now >= add_sat(s->last_rekey, s->cfg.rekey_ms)) {
         rc = seal_ctl(s, PT_FRAME_KEY_UPDATE, 0, NULL, 0); /* §6.5: one hour */
+    }
+    if (rc == PT_ERR_OK && s->cfg.cover_interval_ms) {
+        rc = cover_due(s, now);
     }
     if (rc != PT_ERR_OK) {
         session_fail(s, rc);
@@ -2246,4 +2297,5 @@ void pt_session_get_stats(const pt_session *s, pt_session_stats *st)
     st->rekeys_sent = s->rekeys_sent;
     st->rekeys_received = s->rekeys_received;
     st->pings_sent = s->pings_sent;
+    st->cover_frames_sent = s->cover_sent;
 }

@@ -98,6 +98,10 @@
  * 255), so a frame never straddles two records. */
 #define PT_SESSION_DEFAULT_MAX_PAYLOAD (16384u - PT_FRAME_OVERHEAD - PT_FRAME_MAX_PAD)
 
+/* Largest PADDING payload of cover traffic (§9.2): the size of a small web
+ * request or response, so an idle tunnel looks like a page that polls. */
+#define PT_SESSION_COVER_MAX_PAYLOAD 1200u
+
 typedef struct pt_session pt_session;
 
 /* Allocator: every allocation of the session goes through it (failmalloc
@@ -125,6 +129,10 @@ typedef struct pt_session_config {
     int window_autotune;             /* grow receive windows (see "Receive-window
                                       * auto-tuning" above); 1; 0 = keep the
                                       * announced windows */
+    uint64_t cover_interval_ms;      /* cover traffic (§9.2): after a random 1/2..3/2
+                                      * of this without sending, a PADDING frame
+                                      * of 0..PT_SESSION_COVER_MAX_PAYLOAD random-
+                                      * length payload; 0 (default) = off */
     pt_session_mem mem;
 } pt_session_config;
 
@@ -388,6 +396,7 @@ typedef struct pt_session_stats {
     uint64_t data_bytes_sent, data_bytes_received;
     uint64_t rekeys_sent, rekeys_received;
     uint64_t pings_sent;
+    uint64_t cover_frames_sent; /* PADDING frames of cover traffic */
 } pt_session_stats;
 
 void pt_session_get_stats(const pt_session *s, pt_session_stats *st);

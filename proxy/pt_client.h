@@ -34,6 +34,7 @@ typedef struct pt_client_config {
     struct sockaddr_storage socks_addr, http_addr;
     const pt_proxy_cred *cred; /* NULL: no proxy authentication (borrowed) */
     pt_pad_policy pad;
+    uint64_t cover_interval_ms;  /* cover traffic (pt_session_config); 0 = off */
     uint64_t reconnect_max_ms;   /* 60000 */
     uint64_t reconnect_min_ms;   /* 1000 */
     size_t max_waiting;          /* 256 */

@@ -196,6 +196,7 @@ static void test_server_every_option(void **state)
                                     "Padding = block\n"
                                     "PaddingBlock = 128\n"
                                     "PaddingMinSize = 100\n"
+                                    "CoverTraffic = 15\n"
                                     "LogLevel = debug\n"
                                     "\n"
                                     "[Client]\n"
@@ -227,12 +228,13 @@ static void test_server_every_option(void **state)
     assert_int_equal(s->padding.strategy, PT_PAD_BLOCK);
     assert_int_equal(s->padding.block, 128);
     assert_int_equal(s->padding.min_size, 100);
+    assert_int_equal(s->cover_traffic, 15);
     assert_int_equal(s->log_level, PT_CONFIG_LOG_DEBUG);
     assert_int_equal(s->n_peers, 2);
     assert_string_equal(s->peers[0].name, "laptop");
     assert_memory_equal(s->peers[0].public_key, c1_bin, 32);
     assert_int_equal(s->peers[0].max_streams, 256);
-    assert_int_equal(s->peers[0].line, 23);
+    assert_int_equal(s->peers[0].line, 24);
     /* Without Name: the first 8 characters of the key; MaxStreams: the server's. */
     assert_memory_equal(s->peers[1].name, C2, 8);
     assert_int_equal(strlen(s->peers[1].name), 8);
@@ -345,6 +347,8 @@ static void test_booleans_and_numbers(void **state)
                "server.conf:5: PaddingBlock must be a whole number from 1 to 256");
     server_err(SERVER_HEAD "PaddingMinSize = 263\n" ONE_CLIENT,
                "server.conf:5: PaddingMinSize must be a whole number from 0 to 262");
+    server_err(SERVER_HEAD "CoverTraffic = 3601\n" ONE_CLIENT,
+               "server.conf:5: CoverTraffic must be a whole number from 0 to 3600");
     server_err(SERVER_HEAD ONE_CLIENT "MaxStreams = 0\n",
                "server.conf:7: MaxStreams must be a whole number from 1 to 8388608");
 }
@@ -1071,6 +1075,7 @@ static void test_client_every_option(void **state)
                                     "Padding = none\n"
                                     "PaddingBlock = 16\n"
                                     "PaddingMinSize = 32\n"
+                                    "CoverTraffic = 20\n"
                                     "LogLevel = warn\n"
                                     "ReconnectMax = 120\n"
                                     "[Server]\n"
@@ -1094,6 +1099,7 @@ static void test_client_every_option(void **state)
     assert_int_equal(c->padding.strategy, PT_PAD_NONE);
     assert_int_equal(c->padding.block, 16);
     assert_int_equal(c->padding.min_size, 32);
+    assert_int_equal(c->cover_traffic, 20);
     assert_int_equal(c->log_level, PT_CONFIG_LOG_WARN);
     assert_int_equal(c->reconnect_max, 120);
     assert_memory_equal(c->server_public_key, sp_bin, 32);
@@ -1119,6 +1125,7 @@ static void test_client_defaults(void **state)
     assert_string_equal(c->socks_username, "");
     assert_false(c->allow_open_proxy);
     assert_int_equal(c->padding.strategy, PT_PAD_RANDOM);
+    assert_int_equal(c->cover_traffic, 0);
     assert_int_equal(c->log_level, PT_CONFIG_LOG_INFO);
     assert_int_equal(c->reconnect_max, 60);
     assert_string_equal(c->server_name, "vps.example.com");

@@ -2153,6 +2153,78 @@ static void test_autotune_grows(void **state)
                   (unsigned long long)rtts, 64 * MIB / PT_DEFAULT_STREAM_WINDOW, sw, cw);
 }
 
+/* Cover traffic (§9.2): off by default; when on, an idle session sends one
+ * PADDING frame after a random 1/2..3/2 of the interval without sending,
+ * never while its output is unwritten, and any frame starts a new gap. */
+static void test_cover_traffic(void **state)
+{
+    (void)state;
+    pt_session_config def;
+    pt_session_config_default(&def);
+    assert_int_equal(def.cover_interval_ms, 0);
+
+    pt_session_config ccfg = def;
+    ccfg.cover_interval_ms = 10000;
+    ccfg.keepalive_interval_ms = 0; /* only cover traffic sets the client's deadline */
+    ccfg.rekey_ms = 0;
+    pt_hs_settings st;
+    big_settings(&st);
+    pair p;
+    make_pair_ex(&p, &ccfg, NULL, &st, &st);
+    pump(&p);
+    /* The server (cover off) has only its keepalive deadline. */
+    assert_int_equal(pt_session_next_deadline(p.sv.s), p.now + 30000);
+
+    uint64_t gaps[24], gmin = UINT64_MAX, gmax = 0;
+    for (int i = 0; i < 24; i++) {
+        uint64_t start = p.now;
+        uint64_t d = pt_session_next_deadline(p.c.s);
+        assert_true(d >= start + 5001 && d <= start + 15000);
+        /* One millisecond early: nothing. */
+        p.now = d - 1;
+        assert_int_equal(pt_session_on_timer(p.c.s, p.now), PT_ERR_OK);
+        struct iovec iov[4];
+        assert_int_equal(pt_session_pending_output(p.c.s, iov, 4), 0);
+        /* On time: one PADDING frame, and no cover deadline while it is unwritten. */
+        p.now = d;
+        assert_int_equal(pt_session_on_timer(p.c.s, p.now), PT_ERR_OK);
+        size_t n = pt_session_pending_output(p.c.s, iov, 4); /* handed out (in flight) */
+        assert_int_equal(n, 1);
+        assert_true(iov[0].iov_len <= 2 + PT_FRAME_OVERHEAD + PT_SESSION_COVER_MAX_PAYLOAD +
+                                          PT_FRAME_MAX_PAD);
+        assert_int_equal(pt_session_next_deadline(p.c.s), UINT64_MAX);
+        assert_int_equal(pt_session_on_timer(p.c.s, p.now), PT_ERR_OK);
+        assert_int_equal(pt_session_pending_output(p.c.s, iov, 4), 0); /* nothing more */
+        wire_append(&p.c, iov[0].iov_base, iov[0].iov_len);
+        pt_session_output_written(p.c.s, iov[0].iov_len);
+        pump(&p);
+        gaps[i] = d - start;
+        gmin = gaps[i] < gmin ? gaps[i] : gmin;
+        gmax = gaps[i] > gmax ? gaps[i] : gmax;
+    }
+    pt_session_stats cs, ss;
+    pt_session_get_stats(p.c.s, &cs);
+    pt_session_get_stats(p.sv.s, &ss);
+    assert_int_equal(cs.cover_frames_sent, 24);
+    assert_int_equal(ss.frames_received, 24); /* the server took every one and ignored it */
+    assert_int_equal(ss.cover_frames_sent, 0);
+    assert_int_equal(ss.pings_sent, 0); /* cover traffic kept it from going quiet */
+    assert_true(gmax - gmin >= 1000);    /* not a fixed period */
+
+    /* Traffic restarts the gap: the next cover frame is a full gap after it. */
+    app_stream *a = client_open(&p, 1000, NULL);
+    a->no_shutdown = 1;
+    p.sv.server_no_shutdown = 1;
+    p.now += 3000;
+    pump(&p);
+    assert_true(a->opened);
+    uint64_t d = pt_session_next_deadline(p.c.s);
+    assert_true(d >= p.now + 5001 - 3000 && d <= p.now + 15000);
+    assert_false(pt_session_is_closed(p.c.s));
+    assert_false(pt_session_is_closed(p.sv.s));
+    pair_free(&p);
+}
+
 /* cfg.window_autotune = 0 keeps the announced windows. */
 static void test_autotune_off(void **state)
 {
@@ -2259,6 +2331,7 @@ int main(void)
         cmocka_unit_test(test_stream_ids),
         cmocka_unit_test(test_goaway_drain),
         cmocka_unit_test(test_keepalive),
+        cmocka_unit_test(test_cover_traffic),
         cmocka_unit_test(test_idle_stream_timeout),
         cmocka_unit_test(test_peer_violates_windows),
         cmocka_unit_test(test_pong_first_and_fairness),
