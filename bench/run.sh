@@ -16,7 +16,7 @@
 #   PT_BENCH_CONNS    sequential connections for latency  (default 200)
 #   PT_BENCH_STREAMS  open streams for the memory figure  (default 1000)
 #   PT_BENCH_SYSTEMS  comma list of ours,relay,microsocks,ss,trojan (default all)
-#   PT_BENCH_RTT_MS   also download 32 MiB through ours with this round-trip time
+#   PT_BENCH_RTT_MS   also download 128 MiB through each tunnel with this round-trip time
 #                     added between client and server (bench/delay_line.py); 0 skips
 #                     (default 50)
 #   PT_BENCH_NO_INSTALL=1  skip every apt-get (use what is installed)
