@@ -68,6 +68,7 @@ enum key_id {
     K_SOCKSUSERNAME,
     K_SOCKSPASSWORD,
     K_ALLOWOPENPROXY,
+    K_OPTIMISTICCONNECT,
     K_RECONNECTMAX,
     K_ENDPOINT,
     K_SERVERNAME,
@@ -117,6 +118,7 @@ static const struct key_def KEYS[K_COUNT] = {
     [K_SOCKSUSERNAME] = {"SocksUsername", SEC_CC, 1},
     [K_SOCKSPASSWORD] = {"SocksPassword", SEC_CC, 1},
     [K_ALLOWOPENPROXY] = {"AllowOpenProxy", SEC_CC, 1},
+    [K_OPTIMISTICCONNECT] = {"OptimisticConnect", SEC_CC, 1},
     [K_RECONNECTMAX] = {"ReconnectMax", SEC_CC, 1},
     [K_ENDPOINT] = {"Endpoint", SEC_CS, 1},
     [K_SERVERNAME] = {"ServerName", SEC_CS, 1},
@@ -167,6 +169,7 @@ static const struct flag_def FLAGS[] = {
     {"log-level", MODE_CLIENT, K_LOGLEVEL},
     {"reconnect-max", MODE_CLIENT, K_RECONNECTMAX},
     {"allow-open-proxy", MODE_CLIENT, K_ALLOWOPENPROXY},
+    {"optimistic-connect", MODE_CLIENT, K_OPTIMISTICCONNECT},
 };
 
 /* Parser state, also used (with line 0) by overrides and validation. */
@@ -875,6 +878,8 @@ static int set_value(struct ps *ps, int id, const char *v)
     }
     case K_ALLOWOPENPROXY:
         return set_bool(ps, v, &c->allow_open_proxy);
+    case K_OPTIMISTICCONNECT:
+        return set_bool(ps, v, &c->optimistic_connect);
     case K_RECONNECTMAX:
         return set_uint(ps, v, 1, 3600, &c->reconnect_max);
     case K_ENDPOINT:

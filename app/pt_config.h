@@ -157,6 +157,7 @@ typedef struct pt_config_client {
     char socks_username[PT_CONFIG_SOCKS_CRED_MAX + 1]; /* "" if no auth */
     char socks_password[PT_CONFIG_SOCKS_CRED_MAX + 1]; /* secret */
     int allow_open_proxy;                              /* default 0 */
+    int optimistic_connect;                            /* default 0 */
     pt_pad_policy padding;
     uint32_t cover_traffic; /* seconds, 0..3600, default 0 = off */
     pt_config_log_level log_level;
@@ -247,7 +248,8 @@ pt_config_client *pt_config_client_new(const char *name);
  * ("off" disables), endpoint, server-name, server-key (the server's public
  * key), verify, pin (may repeat: the first replaces the file's pins),
  * transport, private-key-file, padding, padding-block, padding-min-size,
- * cover-traffic, log-level, reconnect-max, allow-open-proxy. */
+ * cover-traffic, log-level, reconnect-max, allow-open-proxy,
+ * optimistic-connect. */
 int pt_config_client_override(pt_config_client *cfg, const char *flag, const char *value, char *err,
                               size_t err_cap);
 

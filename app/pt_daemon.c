@@ -401,6 +401,7 @@ int pt_daemon_client(int argc, char **argv)
     }
     cc.pad = cfg->padding;
     cc.cover_interval_ms = (uint64_t)cfg->cover_traffic * 1000;
+    cc.optimistic = cfg->optimistic_connect;
     cc.reconnect_max_ms = (uint64_t)cfg->reconnect_max * 1000;
 
     daemon_ctx d;

@@ -208,6 +208,9 @@ int pt_invite_client_conf_text(char **out, const pt_config_client *c)
     if (c->allow_open_proxy) {
         sb_addf(&b, "AllowOpenProxy = true\n");
     }
+    if (c->optimistic_connect) {
+        sb_addf(&b, "OptimisticConnect = true\n");
+    }
     sb_addf(&b, "Padding = %s\nPaddingBlock = %u\nPaddingMinSize = %u\n",
             pt_config_padding_name(c->padding.strategy), (unsigned)c->padding.block,
             (unsigned)c->padding.min_size);

@@ -245,19 +245,23 @@ Verify = none
             raise RuntimeError("phantom server did not listen; " + self.tails())
         self.spawn("phantom-client", [ph, "client", "-c", "client.conf"], wd, tag)
 
-    def wan_client(self, endpoint_port, tag):
+    def wan_client(self, endpoint_port, tag, optimistic=False):
         """A second client of the running server, reaching it at endpoint_port
-        (a delay line). Returns its SOCKS5 port."""
+        (a delay line). Returns its SOCKS5 port. optimistic: with
+        OptimisticConnect = true (a third client, its own config)."""
         wd = os.path.join(self.ctx.workdir, self.key)
         port = free_port()
         with open(os.path.join(wd, "client.conf")) as f:
             text = f.read()
+        if optimistic:
+            text = text.replace("[Client]\n", "[Client]\nOptimisticConnect = true\n", 1)
         text = text.replace(f"SocksListen = 127.0.0.1:{self.port}",
                             f"SocksListen = 127.0.0.1:{port}")
         text = text.replace(f"Endpoint = 127.0.0.1:{self.sport}",
                             f"Endpoint = 127.0.0.1:{endpoint_port}")
-        write_secret(os.path.join(wd, "client-wan.conf"), text)
-        self.spawn("phantom-client-wan", [self.ctx.phantom, "client", "-c", "client-wan.conf"],
+        name = "client-wan-opt" if optimistic else "client-wan"
+        write_secret(os.path.join(wd, name + ".conf"), text)
+        self.spawn("phantom-" + name, [self.ctx.phantom, "client", "-c", name + ".conf"],
                    wd, tag)
         return port
 
@@ -711,6 +715,17 @@ def wan_check(a, ctx, sysm, res):
         r["wan_bytes"] = size
         if sysm.key == "ours":
             r["wan_window_bound_mbps"] = 16777215 / (a.rtt_ms / 1000) / 1e6
+            # The same through a client with OptimisticConnect = true.
+            osocks = sysm.wan_client(port, "run", optimistic=True)
+            if not wait_port(osocks, 10):
+                raise RuntimeError("the optimistic client did not listen")
+            end = time.time() + 20
+            while time.time() < end and probe(ctx, "latency", osocks, 1).get("ok") != 1:
+                time.sleep(0.2)
+            olat = probe(ctx, "latency", osocks, WAN_CONNS)
+            r["wan_opt_lat_median_ms"] = olat.get("median_ms")
+            log(f"{sysm.label} with OptimisticConnect through the delay line: new connection "
+                f"{fmt(olat.get('median_ms'), '.1f')} ms")
         log(f"{sysm.label} through a {a.rtt_ms:g} ms RTT delay line: new connection "
             f"{fmt(lat.get('median_ms'), '.1f')} ms; one stream {speed / 1e6:.2f} MB/s "
             f"({size} bytes{'' if size == nbytes else ', ' + err})")
@@ -776,6 +791,10 @@ def report(a, facts, systems, res, notes):
             wan_lines.append(
                 f"{r['label']:<22} {fmt(med, '15.1f')} "
                 f"{fmt(med / rtt if med else None, '5.2f')} {fmt(r.get('wan_mbps'), '15.2f')}")
+            if r.get("wan_opt_lat_median_ms") is not None:
+                med = r["wan_opt_lat_median_ms"]
+                wan_lines.append(f"{'  OptimisticConnect':<22} {fmt(med, '15.1f')} "
+                                 f"{fmt(med / rtt if med else None, '5.2f')} {'':>15}")
         if "wan_window_bound_mbps" in ours:
             wan_lines.append(
                 f"ours: a stream's window starts at 256 KiB and doubles while it is the limit, "

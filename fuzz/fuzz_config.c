@@ -90,6 +90,7 @@ static void client_same(const pt_config_client *a, const pt_config_client *b)
     CHECK(strcmp(a->socks_username, b->socks_username) == 0);
     CHECK(strcmp(a->socks_password, b->socks_password) == 0);
     CHECK(a->allow_open_proxy == b->allow_open_proxy);
+    CHECK(a->optimistic_connect == b->optimistic_connect);
     CHECK(a->padding.strategy == b->padding.strategy);
     CHECK(a->padding.block == b->padding.block);
     CHECK(a->padding.min_size == b->padding.min_size);

@@ -79,6 +79,7 @@ static void dispatch_waiting(pt_client *c);
 static void tunnel_connect(pt_client *c);
 static void maybe_finish_stop(pt_client *c);
 static void schedule_retry(pt_client *c);
+static void lconn_splice(lconn *lc, pt_session *s, uint32_t sid, const pt_addr *bound);
 
 /* ---- small write helper ------------------------------------------------------ */
 
@@ -238,6 +239,12 @@ static int open_stream(lconn *lc, tunnel *tun)
         pt_addr_format(lconn_target(lc), a, sizeof(a));
         pt_log_debug("stream %u -> %s", sid, a);
     }
+    if (lc->c->cfg.optimistic) {
+        /* Answer now and send the first bytes with the STREAM_OPEN
+         * (optimistic data, PROTOCOL.md §7.2): the browser saves the
+         * round trip to the server; a failed connect arrives as a reset. */
+        lconn_splice(lc, s, sid, NULL);
+    }
     return PT_ERR_OK;
 }
 
@@ -324,18 +331,13 @@ static void on_sweep(uv_timer_t *h)
 
 /* Session callbacks: every stream's user pointer is its lconn. */
 
-static void cb_opened(pt_session *s, void *user, uint32_t sid, void *su, const pt_addr *bound)
+/* Answer the local request with success (|bound|: the server's address
+ * for the target; NULL when not known yet) and relay from now on: the
+ * splice owns the transport. */
+static void lconn_splice(lconn *lc, pt_session *s, uint32_t sid, const pt_addr *bound)
 {
-    (void)s;
-    (void)user;
-    (void)sid;
-    lconn *lc = su;
     uint8_t out[PT_SOCKS5_REPLY_MAX];
     size_t n = 0;
-    if (!lc->t) {
-        pt_session_stream_reset(s, sid, PT_WIRE_CANCEL); /* the local side left */
-        return;
-    }
     if (lc->kind == KIND_SOCKS) {
         if (pt_socks5_reply_success(&lc->socks, out, sizeof(out), &n, bound) != PT_ERR_OK) {
             pt_socks5_reply_success(&lc->socks, out, sizeof(out), &n, NULL);
@@ -363,13 +365,31 @@ static void cb_opened(pt_session *s, void *user, uint32_t sid, void *su, const p
     lc->t_done = 1; /* the splice closes it */
 }
 
+static void cb_opened(pt_session *s, void *user, uint32_t sid, void *su, const pt_addr *bound)
+{
+    (void)user;
+    lconn *lc = su;
+    if (lc->state == LC_SPLICED) {
+        return; /* optimistic: answered and relaying already */
+    }
+    if (!lc->t) {
+        pt_session_stream_reset(s, sid, PT_WIRE_CANCEL); /* the local side left */
+        return;
+    }
+    lconn_splice(lc, s, sid, bound);
+}
+
 static void cb_failed(pt_session *s, void *user, uint32_t sid, void *su, uint32_t code)
 {
     (void)s;
     (void)user;
     lconn *lc = su;
     pt_log_debug("stream %u failed: %s", sid, pt_wire_err_name(code));
-    if (lc->t) {
+    if (lc->splice) {
+        /* Optimistic: success was already answered; all that is left to
+         * say is a reset (the splice closes the local connection). */
+        pt_splice_on_reset(lc->splice, code);
+    } else if (lc->t) {
         lconn_fail(lc, code);
     }
 }

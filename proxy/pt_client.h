@@ -35,6 +35,11 @@ typedef struct pt_client_config {
     const pt_proxy_cred *cred; /* NULL: no proxy authentication (borrowed) */
     pt_pad_policy pad;
     uint64_t cover_interval_ms;  /* cover traffic (pt_session_config); 0 = off */
+    /* 1: answer SOCKS5 / CONNECT with success as soon as the stream is
+     * opened and send the first bytes with it, one round trip sooner; a
+     * target that cannot be reached then shows as a reset connection, not
+     * as a SOCKS5 / HTTP error. 0 (default): answer with the outcome. */
+    int optimistic;
     uint64_t reconnect_max_ms;   /* 60000 */
     uint64_t reconnect_min_ms;   /* 1000 */
     size_t max_waiting;          /* 256 */

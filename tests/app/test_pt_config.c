@@ -1072,6 +1072,7 @@ static void test_client_every_option(void **state)
                                     "SocksUsername = alice\n"
                                     "SocksPassword = p#ss w0rd\n"
                                     "AllowOpenProxy = false\n"
+                                    "OptimisticConnect = yes\n"
                                     "Padding = none\n"
                                     "PaddingBlock = 16\n"
                                     "PaddingMinSize = 32\n"
@@ -1096,6 +1097,7 @@ static void test_client_every_option(void **state)
     assert_string_equal(c->socks_username, "alice");
     assert_string_equal(c->socks_password, "p#ss w0rd");
     assert_false(c->allow_open_proxy);
+    assert_true(c->optimistic_connect);
     assert_int_equal(c->padding.strategy, PT_PAD_NONE);
     assert_int_equal(c->padding.block, 16);
     assert_int_equal(c->padding.min_size, 32);
@@ -1124,6 +1126,7 @@ static void test_client_defaults(void **state)
     addr_is(&c->http_listen, "127.0.0.1:8118");
     assert_string_equal(c->socks_username, "");
     assert_false(c->allow_open_proxy);
+    assert_false(c->optimistic_connect);
     assert_int_equal(c->padding.strategy, PT_PAD_RANDOM);
     assert_int_equal(c->cover_traffic, 0);
     assert_int_equal(c->log_level, PT_CONFIG_LOG_INFO);

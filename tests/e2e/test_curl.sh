@@ -24,6 +24,11 @@ e2e_add_client auth "$AUTH_PUB"
 e2e_client_conf auth "$AUTH_SOCKS" "$AUTH_HTTP" "SocksUsername = e2e-user
 SocksPassword = right-pass-42"
 sed -i "s/^Endpoint = 127.0.0.1:$SERVER_PORT\$/Endpoint = 127.0.0.1:$SECOND_PORT/" "$E2E_WORK/auth.conf"
+# A client that answers CONNECT before the server has connected.
+FAST_PUB="$(e2e_key fast)"
+e2e_add_client fast "$FAST_PUB"
+read -r FAST_SOCKS FAST_HTTP <<< "$(e2e_freeport 2)"
+e2e_client_conf fast "$FAST_SOCKS" "$FAST_HTTP" "OptimisticConnect = true"
 e2e_start_origin || e2e_finish
 e2e_start_server || e2e_finish
 e2e_start_client client || e2e_finish
@@ -234,6 +239,22 @@ if e2e_start_client auth; then
     echo_out=$("${CURL[@]}" -x "http://$AH" --proxy-user e2e-user:right-pass-42 "$ORIGIN/echo" 2>&1)
     check "HTTP proxy does not forward Proxy-Authorization to the origin" \
         'printf "%s" "$echo_out" | grep -q "^GET /echo" && ! printf "%s" "$echo_out" | grep -qi "^Proxy-Authorization"'
+fi
+
+# ---- OptimisticConnect: success at once, the first bytes ride with STREAM_OPEN ----------------------
+if e2e_start_client fast; then
+    FS="127.0.0.1:$FAST_SOCKS"
+    fetch_ok "optimistic SOCKS5" 1M o1 --socks5-hostname "$FS"
+    fetch_ok "optimistic HTTP proxy CONNECT" 300000 o2 -p -x "http://127.0.0.1:$FAST_HTTP"
+    fetch_ok "optimistic HTTP proxy plain" 200000 o3 -x "http://127.0.0.1:$FAST_HTTP"
+    r=$(python3 "$E2E_LIB_DIR/origin.py" socks5 "$FAST_SOCKS" ip4 127.0.0.1 "$ORIGIN_PORT" 2>&1 | tr -d '\r' | paste -sd' ')
+    check "optimistic raw SOCKS5: rep=00 and the origin answers ($r)" '[ "$r" = "rep=00 HTTP/1.1 200 OK" ]'
+    # A closed port: success was already answered, so the failure is the
+    # connection closing with no answer (the price of the saved round trip).
+    r=$(python3 "$E2E_LIB_DIR/origin.py" socks5 "$FAST_SOCKS" ip4 127.0.0.1 "$CLOSED" 2>&1 | tr -d '\r' | paste -sd' ')
+    check "optimistic raw SOCKS5 to a closed port: rep=00, then closed without an answer ($r)" \
+        '[[ "$r" == rep=00* ]] && [[ "$r" != *HTTP/* ]]'
+    fetch_ok "optimistic SOCKS5 after the failed target" 4096 o4 --socks5-hostname "$FS"
 fi
 
 # ---- the decoy -----------------------------------------------------------------------------------------
