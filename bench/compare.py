@@ -676,6 +676,19 @@ def main():
     report(a, facts, systems, res, notes)
 
 
+def wan_latency(ctx, sysm, port, **kw):
+    """Start a client of sysm reaching its server at port (the delay line),
+    wait until a stream works, then time WAN_CONNS new connections. Returns
+    (its SOCKS5 port, the latency probe's result)."""
+    socks = sysm.wan_client(port, "run", **kw)
+    if not wait_port(socks, 10):
+        raise RuntimeError("the WAN client did not listen")
+    end = time.time() + 20
+    while time.time() < end and probe(ctx, "latency", socks, 1).get("ok") != 1:
+        time.sleep(0.2)
+    return socks, probe(ctx, "latency", socks, WAN_CONNS)
+
+
 def wan_check(a, ctx, sysm, res):
     """A second client of the running server, reaching it through
     bench/delay_line.py at --rtt-ms: new-connection latency and one stream's
@@ -699,13 +712,7 @@ def wan_check(a, ctx, sysm, res):
     try:
         if port is None:
             raise RuntimeError("the delay line did not start")
-        socks = sysm.wan_client(port, "run")
-        if not wait_port(socks, 10):
-            raise RuntimeError("the second client did not listen")
-        end = time.time() + 20
-        while time.time() < end and probe(ctx, "latency", socks, 1).get("ok") != 1:
-            time.sleep(0.2)
-        lat = probe(ctx, "latency", socks, WAN_CONNS)
+        socks, lat = wan_latency(ctx, sysm, port)
         nbytes = min(a.bytes, WAN_BYTES)
         speed, size, err = curl_bulk(ctx, socks, nbytes)
         r["wan_rtt_ms"] = a.rtt_ms
@@ -716,13 +723,7 @@ def wan_check(a, ctx, sysm, res):
         if sysm.key == "ours":
             r["wan_window_bound_mbps"] = 16777215 / (a.rtt_ms / 1000) / 1e6
             # The same through a client with OptimisticConnect = true.
-            osocks = sysm.wan_client(port, "run", optimistic=True)
-            if not wait_port(osocks, 10):
-                raise RuntimeError("the optimistic client did not listen")
-            end = time.time() + 20
-            while time.time() < end and probe(ctx, "latency", osocks, 1).get("ok") != 1:
-                time.sleep(0.2)
-            olat = probe(ctx, "latency", osocks, WAN_CONNS)
+            _, olat = wan_latency(ctx, sysm, port, optimistic=True)
             r["wan_opt_lat_median_ms"] = olat.get("median_ms")
             log(f"{sysm.label} with OptimisticConnect through the delay line: new connection "
                 f"{fmt(olat.get('median_ms'), '.1f')} ms")
@@ -783,7 +784,8 @@ def report(a, facts, systems, res, notes):
         rtt = res[wan_rows[0]]["wan_rtt_ms"]
         wan_lines = [
             f"at {rtt:g} ms RTT (bench/delay_line.py between client and server; "
-            f"{WAN_CONNS} new connections, one {WAN_BYTES >> 20} MiB download):",
+            f"{WAN_CONNS} new connections, one "
+            f"{res[wan_rows[0]].get('wan_bytes', WAN_BYTES) / 2**20:g} MiB download):",
             f"{'system':<22} {'new conn p50 ms':>15} {'RTTs':>5} {'one stream MB/s':>15}"]
         for k in wan_rows:
             r = res[k]
