@@ -13,7 +13,8 @@
  *          at once; bit 4: chaos (callbacks reset/close/echo on data bytes);
  *          bits 5-7: padding strategy
  *   hdr[1..2] the session's own settings (windows, max streams), hdr[3..4]
- *          the peer's, hdr[5] config (max payload, output budget, rekey)
+ *          the peer's (hdr[4] bits 3-7: cover traffic on, its interval),
+ *          hdr[5] config (max payload, output budget, rekey)
  *   op(1) = op % 14:
  *     0,1,2 peer frame: type(1) sid(1|3) len(2) payload...  (2 = chunked)
  *     3 open   4 write   5 consumed   6 reset   7 shutdown   8 accept/reject
@@ -334,6 +335,9 @@ static void peer_read(void)
             }
         } else if (h.type == PT_FRAME_WINDOW_UPDATE) {
             CHECK(pt_frame_window_increment(pl) <= PT_MAX_CONN_WINDOW);
+        } else if (h.type == PT_FRAME_PADDING) {
+            /* only cover traffic sends PADDING frames (§9.2) */
+            CHECK(h.stream_id == 0 && h.payload_len <= PT_SESSION_COVER_MAX_PAYLOAD);
         }
     }
     memmove(W.peer_in, W.peer_in + off, W.peer_in_len - off);
@@ -557,6 +561,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.max_buffer_bytes = (h2 & 8) ? 64u * 1024 : 2u * 1024 * 1024;
     cfg.stream_send_buffer = (h2 & 16) ? 1000 : 256u * 1024;
     cfg.rekey_ms = 100000;
+    cfg.cover_interval_ms = (h4 & 8) ? 1 + (uint64_t)(h4 >> 4) * 700 : 0;
     {
         size_t bs = PT_FRAME_PAYLOAD_OFFSET + cfg.max_payload + PT_FRAME_MAX_PAD + PT_FRAME_TAG_LEN;
         if (bs < PT_FRAME_OVERHEAD + PT_ADDR_MAX_ENCODED + PT_FRAME_MAX_PAD) {
