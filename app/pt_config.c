@@ -59,6 +59,7 @@ enum key_id {
     K_PADDINGBLOCK,
     K_PADDINGMINSIZE,
     K_COVERTRAFFIC,
+    K_JITTER,
     K_LOGLEVEL,
     K_NAME,
     K_PUBLICKEY,
@@ -109,6 +110,7 @@ static const struct key_def KEYS[K_COUNT] = {
     [K_PADDINGBLOCK] = {"PaddingBlock", SEC_SS | SEC_CC, 1},
     [K_PADDINGMINSIZE] = {"PaddingMinSize", SEC_SS | SEC_CC, 1},
     [K_COVERTRAFFIC] = {"CoverTraffic", SEC_SS | SEC_CC, 1},
+    [K_JITTER] = {"Jitter", SEC_SS | SEC_CC, 1},
     [K_LOGLEVEL] = {"LogLevel", SEC_SS | SEC_CC, 1},
     [K_NAME] = {"Name", SEC_SP | SEC_CC, 1},
     [K_PUBLICKEY] = {"PublicKey", SEC_SP | SEC_CS, 1},
@@ -152,6 +154,7 @@ static const struct flag_def FLAGS[] = {
     {"padding-block", MODE_SERVER, K_PADDINGBLOCK},
     {"padding-min-size", MODE_SERVER, K_PADDINGMINSIZE},
     {"cover-traffic", MODE_SERVER, K_COVERTRAFFIC},
+    {"jitter", MODE_SERVER, K_JITTER},
     {"log-level", MODE_SERVER, K_LOGLEVEL},
     {"socks", MODE_CLIENT, K_SOCKSLISTEN},
     {"http", MODE_CLIENT, K_HTTPLISTEN},
@@ -166,6 +169,7 @@ static const struct flag_def FLAGS[] = {
     {"padding-block", MODE_CLIENT, K_PADDINGBLOCK},
     {"padding-min-size", MODE_CLIENT, K_PADDINGMINSIZE},
     {"cover-traffic", MODE_CLIENT, K_COVERTRAFFIC},
+    {"jitter", MODE_CLIENT, K_JITTER},
     {"log-level", MODE_CLIENT, K_LOGLEVEL},
     {"reconnect-max", MODE_CLIENT, K_RECONNECTMAX},
     {"allow-open-proxy", MODE_CLIENT, K_ALLOWOPENPROXY},
@@ -818,6 +822,8 @@ static int set_value(struct ps *ps, int id, const char *v)
         return rc;
     case K_COVERTRAFFIC:
         return set_uint(ps, v, 0, 3600, server ? &s->cover_traffic : &c->cover_traffic);
+    case K_JITTER:
+        return set_uint(ps, v, 0, 1000, server ? &s->jitter : &c->jitter);
     case K_LOGLEVEL:
         if ((rc = set_enum(ps, v, LOG_NAMES, 4, &e, "error, warn, info or debug")) == PT_ERR_OK) {
             *(server ? &s->log_level : &c->log_level) = (pt_config_log_level)e;

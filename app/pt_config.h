@@ -129,6 +129,7 @@ typedef struct pt_config_server {
     uint32_t max_clients;            /* concurrent sessions, 1..65535, default 256 */
     pt_pad_policy padding;           /* default RANDOM, block 64, min 64 */
     uint32_t cover_traffic;          /* seconds, 0..3600, default 0 = off */
+    uint32_t jitter;                 /* ms, 0..1000, default 0 = off */
     pt_config_log_level log_level;   /* default INFO */
 
     pt_config_peer *peers; /* at least one; owned */
@@ -160,6 +161,7 @@ typedef struct pt_config_client {
     int optimistic_connect;                            /* default 0 */
     pt_pad_policy padding;
     uint32_t cover_traffic; /* seconds, 0..3600, default 0 = off */
+    uint32_t jitter;        /* ms, 0..1000, default 0 = off */
     pt_config_log_level log_level;
     uint32_t reconnect_max; /* seconds, 1..3600, default 60 */
 
@@ -203,7 +205,7 @@ int pt_config_server_parse(pt_config_server **out, const char *text, size_t len,
  * cert-key, self-signed, hostname, decoy, decoy-identity, decoy-upstream-h2,
  * private-key-file, allow-private-targets, connect-timeout,
  * handshake-timeout, max-clients, max-streams, padding, padding-block,
- * padding-min-size, cover-traffic, log-level.
+ * padding-min-size, cover-traffic, jitter, log-level.
  * PT_ERR_NOTFOUND for an unknown flag. On any error |cfg| is unchanged.
  * Call pt_config_server_validate after the last override: checks that
  * involve several keys run there. */
@@ -248,7 +250,7 @@ pt_config_client *pt_config_client_new(const char *name);
  * ("off" disables), endpoint, server-name, server-key (the server's public
  * key), verify, pin (may repeat: the first replaces the file's pins),
  * transport, private-key-file, padding, padding-block, padding-min-size,
- * cover-traffic, log-level, reconnect-max, allow-open-proxy,
+ * cover-traffic, jitter, log-level, reconnect-max, allow-open-proxy,
  * optimistic-connect. */
 int pt_config_client_override(pt_config_client *cfg, const char *flag, const char *value, char *err,
                               size_t err_cap);

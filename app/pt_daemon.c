@@ -233,6 +233,7 @@ int pt_daemon_server(int argc, char **argv)
     sc.front.link.handshake_timeout_ms = (uint64_t)cfg->handshake_timeout * 1000;
     sc.front.link.session.pad = cfg->padding;
     sc.front.link.session.cover_interval_ms = (uint64_t)cfg->cover_traffic * 1000;
+    sc.front.link.jitter_max_ms = cfg->jitter;
     sc.front.link.settings.max_streams = cfg->max_streams_per_client;
     if (dir_site) {
         sc.front.decoy.site = dir_site;
@@ -402,6 +403,7 @@ int pt_daemon_client(int argc, char **argv)
     cc.pad = cfg->padding;
     cc.cover_interval_ms = (uint64_t)cfg->cover_traffic * 1000;
     cc.optimistic = cfg->optimistic_connect;
+    cc.jitter_ms = cfg->jitter;
     cc.reconnect_max_ms = (uint64_t)cfg->reconnect_max * 1000;
 
     daemon_ctx d;

@@ -217,6 +217,9 @@ int pt_invite_client_conf_text(char **out, const pt_config_client *c)
     if (c->cover_traffic) {
         sb_addf(&b, "CoverTraffic = %u\n", (unsigned)c->cover_traffic);
     }
+    if (c->jitter) {
+        sb_addf(&b, "Jitter = %u\n", (unsigned)c->jitter);
+    }
     sb_addf(&b, "LogLevel = %s\nReconnectMax = %u\n", pt_config_log_level_name(c->log_level),
             (unsigned)c->reconnect_max);
 

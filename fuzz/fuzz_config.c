@@ -95,6 +95,7 @@ static void client_same(const pt_config_client *a, const pt_config_client *b)
     CHECK(a->padding.block == b->padding.block);
     CHECK(a->padding.min_size == b->padding.min_size);
     CHECK(a->cover_traffic == b->cover_traffic);
+    CHECK(a->jitter == b->jitter);
     CHECK(a->log_level == b->log_level);
     CHECK(a->reconnect_max == b->reconnect_max);
 }

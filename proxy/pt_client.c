@@ -600,6 +600,7 @@ static void start_link(pt_client *c, pt_transport *t)
     memcpy(lc.server_pub, c->cfg.server_pub, 32);
     lc.session.pad = c->cfg.pad;
     lc.session.cover_interval_ms = c->cfg.cover_interval_ms;
+    lc.jitter_max_ms = c->cfg.jitter_ms;
     lc.handshake_timeout_ms = c->cfg.handshake_timeout_ms;
     lc.session_cb = (pt_session_callbacks){
         .on_stream_opened = cb_opened,

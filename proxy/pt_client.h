@@ -35,6 +35,7 @@ typedef struct pt_client_config {
     const pt_proxy_cred *cred; /* NULL: no proxy authentication (borrowed) */
     pt_pad_policy pad;
     uint64_t cover_interval_ms;  /* cover traffic (pt_session_config); 0 = off */
+    uint64_t jitter_ms;          /* timing jitter (pt_link_config); 0 = off */
     /* 1: answer SOCKS5 / CONNECT with success as soon as the stream is
      * opened and send the first bytes with it, one round trip sooner; a
      * target that cannot be reached then shows as a reset connection, not

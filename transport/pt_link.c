@@ -44,6 +44,9 @@ struct pt_link {
     uint8_t in[HS_BUF];
     size_t in_len;
     size_t preface_got; /* client, h2_preface: bytes of the preface checked so far */
+    /* timing jitter: when the last output was written; when a held burst
+     * may go (0: none held) */
+    uint64_t last_write_ms, jitter_until, jitter_holds;
 };
 
 static void flush(pt_link *l);
@@ -119,6 +122,9 @@ static void on_session_timer(uv_timer_t *h)
 static void arm_timer(pt_link *l)
 {
     uint64_t d = pt_session_next_deadline(l->s);
+    if (l->jitter_until && l->jitter_until < d) {
+        d = l->jitter_until;
+    }
     if (d == UINT64_MAX) {
         uv_timer_stop(&l->timer);
         return;
@@ -159,12 +165,46 @@ static void on_output_written(pt_transport *t, int status, void *arg)
     flush(l);
 }
 
+/* Timing jitter (PROTOCOL.md §9.2): should the output wait? Only the start
+ * of a burst is held, by 1..jitter_max_ms: the moment a request leaves then
+ * no longer mirrors the moment the application sent it, and a transfer that
+ * keeps writing (one long burst) is not slowed. A closed session drains at
+ * once. */
+static int jitter_hold(pt_link *l)
+{
+    uint64_t j = l->cfg.jitter_max_ms;
+    if (!j || pt_session_is_closed(l->s)) {
+        l->jitter_until = 0;
+        return 0;
+    }
+    uint64_t now = now_ms(l);
+    if (l->jitter_until) {
+        if (now < l->jitter_until) {
+            return 1;
+        }
+        l->jitter_until = 0;
+        l->last_write_ms = now; /* the burst starts now, written or not */
+        return 0;
+    }
+    if (now - l->last_write_ms < j || !pt_session_want_write(l->s)) {
+        return 0;
+    }
+    uint32_t span = j > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)j;
+    l->jitter_until = now + 1 + randombytes_uniform(span);
+    l->jitter_holds++;
+    return 1;
+}
+
 /* Hand everything the session has sealed to the transport, in batches of
  * up to LINK_MAX_IOV frames per write (one writev), then re-arm the timer
  * and end the link once the session is closed and drained. */
 static void flush(pt_link *l)
 {
     if (l->state != LINK_UP || l->flushing) {
+        return;
+    }
+    if (jitter_hold(l)) {
+        arm_timer(l);
         return;
     }
     l->flushing = 1;
@@ -186,6 +226,7 @@ static void flush(pt_link *l)
             pt_session_output_written(l->s, bytes);
             pt_session_close(l->s, PT_ERR_IO);
         }
+        l->last_write_ms = now_ms(l);
     }
     l->flushing = 0;
     if (pt_session_is_closed(l->s)) {
@@ -563,6 +604,8 @@ int pt_link_server_new(pt_link **out, uv_loop_t *loop, pt_transport *t, const pt
 }
 
 pt_session *pt_link_session(pt_link *l) { return l->state == LINK_UP ? l->s : NULL; }
+
+uint64_t pt_link_jitter_holds(const pt_link *l) { return l->jitter_holds; }
 
 const uint8_t *pt_link_peer_key(const pt_link *l)
 {

@@ -64,6 +64,11 @@ typedef struct pt_link_config {
      * handshake (PT_ERR_HANDSHAKE). 0 (default): nothing precedes message 2. */
     int h2_preface;
     pt_aead_backend aead;
+    /* Timing jitter (PROTOCOL.md §9.2, our policy): the first write of a
+     * burst — output after at least this many ms without a write — waits a
+     * random 1..jitter_max_ms ms; writes within a burst go at once, so a
+     * bulk transfer pays nothing. 0 (default): off. */
+    uint64_t jitter_max_ms;
 } pt_link_config;
 
 /* pt_link_config_default: timeouts and session defaults, settings with a
@@ -82,6 +87,9 @@ int pt_link_server_new(pt_link **out, uv_loop_t *loop, pt_transport *t, const pt
 
 /* pt_link_session returns the session once up, else NULL. */
 pt_session *pt_link_session(pt_link *l);
+
+/* pt_link_jitter_holds: how many bursts timing jitter has delayed so far. */
+uint64_t pt_link_jitter_holds(const pt_link *l);
 
 /* pt_link_client_key returns the authenticated client's static public key
  * (server side, once up), else NULL. */

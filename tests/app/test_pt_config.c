@@ -197,6 +197,7 @@ static void test_server_every_option(void **state)
                                     "PaddingBlock = 128\n"
                                     "PaddingMinSize = 100\n"
                                     "CoverTraffic = 15\n"
+                                    "Jitter = 30\n"
                                     "LogLevel = debug\n"
                                     "\n"
                                     "[Client]\n"
@@ -229,12 +230,13 @@ static void test_server_every_option(void **state)
     assert_int_equal(s->padding.block, 128);
     assert_int_equal(s->padding.min_size, 100);
     assert_int_equal(s->cover_traffic, 15);
+    assert_int_equal(s->jitter, 30);
     assert_int_equal(s->log_level, PT_CONFIG_LOG_DEBUG);
     assert_int_equal(s->n_peers, 2);
     assert_string_equal(s->peers[0].name, "laptop");
     assert_memory_equal(s->peers[0].public_key, c1_bin, 32);
     assert_int_equal(s->peers[0].max_streams, 256);
-    assert_int_equal(s->peers[0].line, 24);
+    assert_int_equal(s->peers[0].line, 25);
     /* Without Name: the first 8 characters of the key; MaxStreams: the server's. */
     assert_memory_equal(s->peers[1].name, C2, 8);
     assert_int_equal(strlen(s->peers[1].name), 8);
@@ -349,6 +351,8 @@ static void test_booleans_and_numbers(void **state)
                "server.conf:5: PaddingMinSize must be a whole number from 0 to 262");
     server_err(SERVER_HEAD "CoverTraffic = 3601\n" ONE_CLIENT,
                "server.conf:5: CoverTraffic must be a whole number from 0 to 3600");
+    server_err(SERVER_HEAD "Jitter = 1001\n" ONE_CLIENT,
+               "server.conf:5: Jitter must be a whole number from 0 to 1000");
     server_err(SERVER_HEAD ONE_CLIENT "MaxStreams = 0\n",
                "server.conf:7: MaxStreams must be a whole number from 1 to 8388608");
 }
@@ -1077,6 +1081,7 @@ static void test_client_every_option(void **state)
                                     "PaddingBlock = 16\n"
                                     "PaddingMinSize = 32\n"
                                     "CoverTraffic = 20\n"
+                                    "Jitter = 5\n"
                                     "LogLevel = warn\n"
                                     "ReconnectMax = 120\n"
                                     "[Server]\n"
@@ -1102,6 +1107,7 @@ static void test_client_every_option(void **state)
     assert_int_equal(c->padding.block, 16);
     assert_int_equal(c->padding.min_size, 32);
     assert_int_equal(c->cover_traffic, 20);
+    assert_int_equal(c->jitter, 5);
     assert_int_equal(c->log_level, PT_CONFIG_LOG_WARN);
     assert_int_equal(c->reconnect_max, 120);
     assert_memory_equal(c->server_public_key, sp_bin, 32);
@@ -1129,6 +1135,7 @@ static void test_client_defaults(void **state)
     assert_false(c->optimistic_connect);
     assert_int_equal(c->padding.strategy, PT_PAD_RANDOM);
     assert_int_equal(c->cover_traffic, 0);
+    assert_int_equal(c->jitter, 0);
     assert_int_equal(c->log_level, PT_CONFIG_LOG_INFO);
     assert_int_equal(c->reconnect_max, 60);
     assert_string_equal(c->server_name, "vps.example.com");

@@ -35,10 +35,13 @@ fi
 note "$("$CHROMIUM" --version 2>/dev/null)"
 
 E2E_CLIENT_LOGLEVEL=debug  # the client logs each stream's target
-# Cover traffic (PROTOCOL.md §9.2) on both sides, every ~1 s: the browser's
-# page loads must go through unharmed while PADDING frames interleave.
-E2E_SERVER_EXTRA="CoverTraffic = 1"
-E2E_CLIENT_EXTRA="CoverTraffic = 1"
+# Cover traffic and timing jitter (PROTOCOL.md §9.2) on both sides: the
+# browser's page loads must go through unharmed while PADDING frames
+# interleave and burst starts are held.
+E2E_SERVER_EXTRA="CoverTraffic = 1
+Jitter = 20"
+E2E_CLIENT_EXTRA="CoverTraffic = 1
+Jitter = 20"
 e2e_setup
 python3 "$E2E_LIB_DIR/page/make_page.py" "$E2E_WORK/site"
 e2e_start_origin "$E2E_WORK/site" || e2e_finish

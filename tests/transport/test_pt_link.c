@@ -41,6 +41,7 @@ typedef struct side {
     tstream streams[N_STREAMS + 1];
     int n_streams, closed, up, down, down_err;
     int decoys;
+    uint64_t jitter_holds; /* pt_link_jitter_holds when it went down */
     size_t decoy_len;
     uint8_t decoy_bytes[16384];
 } side;
@@ -55,6 +56,7 @@ static struct {
     int h2_server, h2_client; /* h2_preface of each side's link config */
     int fake;                 /* accept with fake_server instead of a link */
     int quick;                /* the client closes as soon as it is up */
+    uint64_t jitter;          /* jitter_max_ms of both links */
 } g;
 
 static void fake_accept(pt_transport *t);
@@ -202,10 +204,10 @@ static void on_up(pt_link *l, void *user)
 
 static void on_down(pt_link *l, void *user, int err)
 {
-    (void)l;
     side *sd = user;
     sd->down++;
     sd->down_err = err;
+    sd->jitter_holds = pt_link_jitter_holds(l);
     if (!sd->is_client && g.l) {
         pt_tcp_listener_close(g.l);
         g.l = NULL;
@@ -232,6 +234,7 @@ static void base_config(pt_link_config *c, side *sd)
 {
     pt_link_config_default(c);
     c->transport_id = PT_TRANSPORT_TCP;
+    c->jitter_max_ms = g.jitter;
     c->session_cb = (pt_session_callbacks){
         .on_stream_incoming = on_incoming,
         .on_stream_opened = on_opened,
@@ -340,6 +343,23 @@ static void test_streams_over_tcp(void **state)
 {
     (void)state;
     run_streams();
+}
+
+/* Timing jitter on both sides: every byte still arrives, and only burst
+ * starts are held — a bulk transfer of 2 x 25 MiB is one burst or a few
+ * (stalls of 50 ms under load start new ones), never one hold per write. */
+static void test_streams_with_jitter(void **state)
+{
+    (void)state;
+    g.jitter = 50;
+    run_streams();
+    assert_true(g.client.jitter_holds >= 1); /* the first output after the handshake */
+    assert_true(g.server.jitter_holds >= 1);
+    assert_true(g.client.jitter_holds <= 50);
+    assert_true(g.server.jitter_holds <= 50);
+    print_message("jitter: %llu bursts held by the client, %llu by the server\n",
+                  (unsigned long long)g.client.jitter_holds,
+                  (unsigned long long)g.server.jitter_holds);
 }
 
 /* §5.3: the server writes the HTTP/2 preface first; the client strips it
@@ -646,6 +666,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_streams_over_tcp, setup, teardown_g),
+        cmocka_unit_test_setup_teardown(test_streams_with_jitter, setup, teardown_g),
         cmocka_unit_test_setup_teardown(test_random_bytes_reach_decoy, setup, teardown_g),
         cmocka_unit_test_setup_teardown(test_http_request_reaches_decoy, setup, teardown_g),
         cmocka_unit_test_setup_teardown(test_long_first_read_reaches_decoy_whole, setup,
