@@ -92,15 +92,35 @@ typedef struct span {
     size_t off, len;
 } span;
 
+/* Request headers nginx 1.22 takes at most once
+ * (ngx_http_process_unique_header_line: "client sent duplicate header
+ * line", 400), besides Host, Content-Length and Transfer-Encoding which the
+ * parser checks itself; the probe suite checks the list against nginx. */
+static const char *const kUnique[] = {"if-modified-since", "if-unmodified-since", "if-match",
+                                      "if-none-match",     "if-range",            "expect",
+                                      "authorization",     "content-range"};
+
+/* unique_bit: the bit of header |name| in kUnique, 0 if not there. */
+static unsigned unique_bit(const uint8_t *name, size_t n)
+{
+    for (size_t i = 0; i < sizeof(kUnique) / sizeof(kUnique[0]); i++) {
+        if (strlen(kUnique[i]) == n && strncasecmp((const char *)name, kUnique[i], n) == 0) {
+            return 1u << i;
+        }
+    }
+    return 0;
+}
+
 typedef struct h2_stream {
     struct h2_stream *next;
     int32_t id;
     int method; /* M_* */
     char path[LARGE_BUF];
     size_t path_len;
-    char range[256], inm[256], ims[64], if_range[128], ae[256];
-    size_t range_len, inm_len, ims_len, if_range_len, ae_len;
-    int has_range, has_inm, has_ims, has_if_range, has_ae, bad;
+    char range[256], inm[256], ims[64], if_range[128], ae[256], if_match[256], iums[64];
+    size_t range_len, inm_len, ims_len, if_range_len, ae_len, if_match_len, iums_len;
+    int has_range, has_inm, has_ims, has_if_range, has_ae, has_if_match, has_iums, bad;
+    unsigned seen_unique; /* UQ_* bits: headers nginx takes once */
     uint8_t *body;
     size_t body_len, body_off;
 } h2_stream;
@@ -133,8 +153,11 @@ struct pt_decoy {
     size_t line_start, name_end, value_start, value_end;
     int invalid_header;
     /* headers that matter */
-    span host, connection, te, range, ims, inm, if_range, accept_encoding;
+    span host, connection, te, range, ims, inm, if_range, accept_encoding, if_match, iums;
     int has_host, has_cl, has_te, has_range, has_ims, has_inm, has_if_range, has_ae, has_via;
+    int has_if_match, has_iums;
+    unsigned seen_unique; /* UQ_* bits: headers nginx takes once */
+    int expect_100;       /* "Expect: 100-continue" */
     int gzip_ok; /* this request may get a gzipped answer (nginx `gzip on`) */
     uint64_t content_length;
 
@@ -269,38 +292,164 @@ static void http_date(char out[32], int64_t t)
              kMon[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-/* Parse an RFC 1123 date; -1 if not one. (nginx also takes RFC 850 and
- * asctime; browsers send RFC 1123.) */
-static int64_t parse_http_date(const char *s, size_t n)
+/* Parse an HTTP date as nginx's ngx_parse_http_time does (nginx 1.22,
+ * src/core/ngx_parse_time.c), so a conditional request gets the answer
+ * nginx gives: RFC 1123 ("Sun, 06 Nov 1994 08:49:37 GMT"), RFC 850
+ * ("Sunday, 06-Nov-94 08:49:37 GMT") and asctime ("Sun Nov  6 08:49:37
+ * 1994"); like nginx it ignores the weekday and what follows the time,
+ * reads a month from its first letters, and checks the day against the
+ * month. -1 if it is none of them. Every read is within |n|: the length
+ * checks are nginx's, which bound the fixed-width fields that follow. */
+static int64_t parse_http_date(const char *v, size_t n)
 {
-    char buf[64];
-    if (n >= sizeof(buf)) {
-        return -1;
-    }
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    char wd[4], mon[4], gmt[4];
-    int day, year, hh, mm, ss;
-    if (sscanf(buf, "%3s, %d %3s %d %d:%d:%d %3s", wd, &day, mon, &year, &hh, &mm, &ss, gmt) != 8) {
-        return -1;
-    }
-    int m = -1;
-    for (int i = 0; i < 12; i++) {
-        if (strcmp(mon, kMon[i]) == 0) {
-            m = i;
+    static const int mday[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    enum { NO = 0, RFC822, RFC850, ISOC } fmt = NO;
+    const unsigned char *s = (const unsigned char *)v;
+    size_t p = 0;
+    int day = 32, month, year = 2038, hour, min, sec;
+#define DIG(i) (s[(i)] >= '0' && s[(i)] <= '9')
+#define D2(i) ((s[(i)] - '0') * 10 + (s[(i) + 1] - '0'))
+    for (; p < n; p++) {
+        if (s[p] == ',') {
+            break;
+        }
+        if (s[p] == ' ') {
+            fmt = ISOC;
+            break;
         }
     }
-    if (m < 0 || day < 1 || day > 31 || year < 1970 || hh > 23 || mm > 59 || ss > 59) {
+    if (p == n) {
+        return -1; /* neither ',' nor ' ' */
+    }
+    for (p++; p < n && s[p] == ' '; p++) {
+    }
+    if (n - p < 18) {
         return -1;
     }
-    /* days from civil (Howard Hinnant) */
-    int y = year - (m < 2);
-    int64_t era = y / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 1 ? -2 : 10)) + 2) / 5 + day - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    int64_t days = era * 146097 + doe - 719468;
-    return days * 86400 + hh * 3600 + mm * 60 + ss;
+    if (fmt != ISOC) {
+        if (!DIG(p) || !DIG(p + 1)) {
+            return -1;
+        }
+        day = D2(p);
+        p += 2;
+        if (s[p] == ' ') {
+            if (n - p < 18) {
+                return -1;
+            }
+            fmt = RFC822;
+        } else if (s[p] == '-') {
+            fmt = RFC850;
+        } else {
+            return -1;
+        }
+        p++;
+    }
+    switch (s[p]) {
+    case 'J':
+        month = s[p + 1] == 'a' ? 0 : s[p + 2] == 'n' ? 5 : 6;
+        break;
+    case 'F':
+        month = 1;
+        break;
+    case 'M':
+        month = s[p + 2] == 'r' ? 2 : 4;
+        break;
+    case 'A':
+        month = s[p + 1] == 'p' ? 3 : 7;
+        break;
+    case 'S':
+        month = 8;
+        break;
+    case 'O':
+        month = 9;
+        break;
+    case 'N':
+        month = 10;
+        break;
+    case 'D':
+        month = 11;
+        break;
+    default:
+        return -1;
+    }
+    p += 3;
+    if ((fmt == RFC822 && s[p] != ' ') || (fmt == RFC850 && s[p] != '-')) {
+        return -1;
+    }
+    p++;
+    if (fmt == RFC822) {
+        if (!DIG(p) || !DIG(p + 1) || !DIG(p + 2) || !DIG(p + 3)) {
+            return -1;
+        }
+        year = D2(p) * 100 + D2(p + 2);
+        p += 4;
+    } else if (fmt == RFC850) {
+        if (!DIG(p) || !DIG(p + 1)) {
+            return -1;
+        }
+        year = D2(p);
+        year += year < 70 ? 2000 : 1900;
+        p += 2;
+    }
+    if (fmt == ISOC) {
+        if (s[p] == ' ') {
+            p++;
+        }
+        if (!DIG(p)) {
+            return -1;
+        }
+        day = s[p++] - '0';
+        if (s[p] != ' ') {
+            if (!DIG(p)) {
+                return -1;
+            }
+            day = day * 10 + (s[p++] - '0');
+        }
+        if (n - p < 14) {
+            return -1;
+        }
+    }
+    if (s[p++] != ' ' || !DIG(p) || !DIG(p + 1)) {
+        return -1;
+    }
+    hour = D2(p);
+    p += 2;
+    if (s[p++] != ':' || !DIG(p) || !DIG(p + 1)) {
+        return -1;
+    }
+    min = D2(p);
+    p += 2;
+    if (s[p++] != ':' || !DIG(p) || !DIG(p + 1)) {
+        return -1;
+    }
+    sec = D2(p);
+    if (fmt == ISOC) {
+        p += 2;
+        if (s[p++] != ' ' || !DIG(p) || !DIG(p + 1) || !DIG(p + 2) || !DIG(p + 3)) {
+            return -1;
+        }
+        year = D2(p) * 100 + D2(p + 2);
+    }
+#undef DIG
+#undef D2
+    if (hour > 23 || min > 59 || sec > 59) {
+        return -1;
+    }
+    if (day == 29 && month == 1) {
+        if ((year & 3) || (year % 100 == 0 && year % 400 != 0)) {
+            return -1;
+        }
+    } else if (day > mday[month]) {
+        return -1;
+    }
+    /* nginx: the year starts in March, months count from 1 (Gauss) */
+    if (--month <= 0) {
+        month += 12;
+        year -= 1;
+    }
+    int64_t days = 365 * (int64_t)year + year / 4 - year / 100 + year / 400 + 367 * month / 12 -
+                   30 + day - 1 - 719527 + 31 + 28;
+    return days * 86400 + hour * 3600 + min * 60 + sec;
 }
 
 static const char *status_text(int status)
@@ -324,6 +473,8 @@ static const char *status_text(int status)
         return "405 Not Allowed";
     case 408:
         return "408 Request Time-out";
+    case 412:
+        return "412 Precondition Failed";
     case 413:
         return "413 Request Entity Too Large";
     case 414:
@@ -355,6 +506,7 @@ size_t pt_decoy_error_page(char *buf, size_t cap, const char *server, int status
     case 404:
     case 405:
     case 408:
+    case 412:
     case 413:
     case 414:
     case 416:
@@ -863,6 +1015,11 @@ static int header_done(pt_decoy *d)
     }
     span name = {d->line_start, d->name_end - d->line_start};
     span val = {d->value_start, d->value_end > d->value_start ? d->value_end - d->value_start : 0};
+    unsigned uq = unique_bit(d->in + name.off, name.len);
+    if (uq & d->seen_unique) {
+        return 400;
+    }
+    d->seen_unique |= uq;
     if (span_eq(d, name, "Host")) {
         if (d->has_host) {
             return 400; /* "client sent duplicate host header" */
@@ -914,6 +1071,14 @@ static int header_done(pt_decoy *d)
     } else if (span_eq(d, name, "If-Range")) {
         d->has_if_range = 1;
         d->if_range = val;
+    } else if (span_eq(d, name, "If-Match")) {
+        d->has_if_match = 1;
+        d->if_match = val;
+    } else if (span_eq(d, name, "If-Unmodified-Since")) {
+        d->has_iums = 1;
+        d->iums = val;
+    } else if (span_eq(d, name, "Expect")) {
+        d->expect_100 = span_eq(d, val, "100-continue"); /* ngx_http_test_expect */
     }
     return 0;
 }
@@ -1133,9 +1298,10 @@ typedef struct req_view {
     size_t args_len;
     const uint8_t *host;
     size_t host_len; /* without port */
-    const uint8_t *range, *ims, *inm, *if_range;
-    size_t range_len, ims_len, inm_len, if_range_len;
+    const uint8_t *range, *ims, *inm, *if_range, *if_match, *iums;
+    size_t range_len, ims_len, inm_len, if_range_len, if_match_len, iums_len;
     int gzip_ok;
+    int expect_100; /* HTTP/1.1 with "Expect: 100-continue" */
 } req_view;
 
 /* The outcome of serving a request: status plus what to send. */
@@ -1153,6 +1319,7 @@ typedef struct served {
     int nranges;
     uint64_t rs[16], re[16]; /* [start, end) */
     char content_range[64];
+    int continue_100; /* "HTTP/1.1 100 Continue" goes first (ngx_http_test_expect) */
 } served;
 
 static void make_etag(char out[48], const pt_decoy_file *f)
@@ -1347,12 +1514,23 @@ static void serve_path(pt_decoy *d, const req_view *q, served *s)
         s->status = 405;
         return;
     }
+    /* The static handler discards the body of a file it serves, and that
+     * answers an Expect first, whatever the filters decide next. */
+    s->continue_100 = q->expect_100;
     s->status = 200;
     make_etag(s->etag, &s->f);
     s->with_last_modified = 1;
     s->accept_ranges = 1;
 
-    /* ngx_http_not_modified_filter */
+    /* ngx_http_not_modified_filter: If-Unmodified-Since (a date it cannot
+     * read is -1, before any file), then If-Match, fail with 412 */
+    if ((q->iums && parse_http_date((const char *)q->iums, q->iums_len) < s->f.mtime) ||
+        (q->if_match && !etag_list_matches(q->if_match, q->if_match_len, s->etag, 0))) {
+        pt_decoy_file_release(&s->f);
+        s->have_file = 0;
+        s->status = 412;
+        return;
+    }
     if (q->ims || q->inm) {
         int modified = 0;
         if (q->ims) {
@@ -1410,6 +1588,9 @@ static int send_served(pt_decoy *d, const req_view *q, served *s)
     int head = q->method == M_HEAD;
     resp r;
     int rc;
+    if (s->continue_100 && (rc = out_add(d, "HTTP/1.1 100 Continue\r\n\r\n", 25)) != PT_ERR_OK) {
+        return rc;
+    }
     switch (s->status) {
     case 404: {
         pt_decoy_file f;
@@ -1446,6 +1627,7 @@ static int send_served(pt_decoy *d, const req_view *q, served *s)
         }
     case 403:
     case 405:
+    case 412:
         return send_error(d, s->status, head);
     case 416:
         resp_init(&r, 416);
@@ -1613,6 +1795,8 @@ static void reset_request(pt_decoy *d)
     memset(&d->connection, 0, sizeof(span));
     d->has_host = d->has_cl = d->has_te = d->has_range = d->has_ims = d->has_inm = d->has_if_range =
         d->has_ae = d->has_via = d->gzip_ok = 0;
+    d->has_if_match = d->has_iums = d->expect_100 = 0;
+    d->seen_unique = 0;
     d->content_length = 0;
     d->got_request_bytes = 0;
     d->first_request = 0;
@@ -1700,6 +1884,15 @@ static int handle_request(pt_decoy *d)
         q.if_range = d->in + d->if_range.off;
         q.if_range_len = d->if_range.len;
     }
+    if (d->has_if_match) {
+        q.if_match = d->in + d->if_match.off;
+        q.if_match_len = d->if_match.len;
+    }
+    if (d->has_iums) {
+        q.iums = d->in + d->iums.off;
+        q.iums_len = d->iums.len;
+    }
+    q.expect_100 = v11 && d->expect_100;
     q.gzip_ok = d->gzip_ok;
     served s;
     serve_path(d, &q, &s);
@@ -1985,6 +2178,14 @@ static int h2_respond(pt_decoy *d, h2_stream *st)
             q.if_range = (const uint8_t *)st->if_range;
             q.if_range_len = st->if_range_len;
         }
+        if (st->has_if_match) {
+            q.if_match = (const uint8_t *)st->if_match;
+            q.if_match_len = st->if_match_len;
+        }
+        if (st->has_iums) {
+            q.iums = (const uint8_t *)st->iums;
+            q.iums_len = st->iums_len;
+        }
         q.gzip_ok = st->has_ae && accepts_gzip((const uint8_t *)st->ae, st->ae_len);
         serve_path(d, &q, &s);
         status = s.status;
@@ -2131,6 +2332,11 @@ static int h2_on_header(nghttp2_session *session, const nghttp2_frame *frame, co
         return 0;
     }
 #define IS(lit) (namelen == sizeof(lit) - 1 && memcmp(name, lit, namelen) == 0)
+    unsigned uq = unique_bit(name, namelen);
+    if (uq & s->seen_unique) {
+        s->bad = 1; /* nginx: the same 400 as over HTTP/1 */
+    }
+    s->seen_unique |= uq;
     if (IS(":method")) {
         s->method = (valuelen == 3 && memcmp(value, "GET", 3) == 0)    ? M_GET
                     : (valuelen == 4 && memcmp(value, "HEAD", 4) == 0) ? M_HEAD
@@ -2154,6 +2360,11 @@ static int h2_on_header(nghttp2_session *session, const nghttp2_frame *frame, co
     } else if (IS("if-range")) {
         copy_hdr(s->if_range, sizeof(s->if_range), &s->if_range_len, &s->has_if_range, value,
                  valuelen);
+    } else if (IS("if-match")) {
+        copy_hdr(s->if_match, sizeof(s->if_match), &s->if_match_len, &s->has_if_match, value,
+                 valuelen);
+    } else if (IS("if-unmodified-since")) {
+        copy_hdr(s->iums, sizeof(s->iums), &s->iums_len, &s->has_iums, value, valuelen);
     }
 #undef IS
     return 0;

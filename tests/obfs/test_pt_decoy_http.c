@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -142,6 +143,79 @@ static void test_conditional(void **state)
     assert_non_null(strstr(r->out, "200 OK"));
     r = one("GET / HTTP/1.1\r\nHost: a\r\nIf-None-Match: *\r\n\r\n", NULL);
     assert_non_null(strstr(r->out, "304 Not Modified"));
+}
+
+/* The three date forms nginx reads (ngx_parse_http_time) and what it does
+ * not check; If-Match / If-Unmodified-Since (412); Expect: 100-continue;
+ * headers nginx takes only once. tests/probe/ checks the same against
+ * nginx itself. */
+static void test_conditional_nginx_rules(void **state)
+{
+    (void)state;
+    const pt_decoy_embedded *e = emb("/robots.txt");
+    time_t t = (time_t)e->mtime;
+    struct tm tm;
+    assert_non_null(gmtime_r(&t, &tm));
+    char d1123[64], d850[64], dasc[64], req[512];
+    strftime(d1123, sizeof(d1123), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    char wday[16], mon[4];
+    strftime(wday, sizeof(wday), "%A", &tm);
+    strftime(mon, sizeof(mon), "%b", &tm);
+    snprintf(d850, sizeof(d850), "%s, %02d-%s-%02d %02d:%02d:%02d GMT", wday, tm.tm_mday, mon,
+             tm.tm_year % 100, tm.tm_hour, tm.tm_min, tm.tm_sec); /* RFC 850: 2-digit year */
+    strftime(dasc, sizeof(dasc), "%a %b %e %H:%M:%S %Y", &tm);
+#define IMS_REQ "GET /robots.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: %s\r\n\r\n"
+    const char *same[] = {d1123, d850, dasc};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(req, sizeof(req), IMS_REQ, same[i]);
+        assert_non_null(strstr(one(req, NULL)->out, "HTTP/1.1 304 Not Modified\r\n"));
+    }
+    char odd[64];
+    snprintf(odd, sizeof(odd), "Xyz%s", d1123 + 3); /* the weekday is not read */
+    snprintf(req, sizeof(req), IMS_REQ, odd);
+    assert_non_null(strstr(one(req, NULL)->out, "304 Not Modified"));
+    snprintf(req, sizeof(req), IMS_REQ, "Mon, 30 Feb 2026 10:00:00 GMT"); /* no such day */
+    assert_non_null(strstr(one(req, NULL)->out, "200 OK"));
+    snprintf(req, sizeof(req), IMS_REQ, "Sun, 06 Nov"); /* too short */
+    assert_non_null(strstr(one(req, NULL)->out, "200 OK"));
+
+    char etag[64];
+    snprintf(etag, sizeof(etag), "\"%llx-%zx\"", (unsigned long long)e->mtime, e->len);
+    snprintf(req, sizeof(req),
+             "GET /robots.txt HTTP/1.1\r\nHost: a\r\nIf-Match: \"x\", %s\r\n\r\n", etag);
+    assert_non_null(strstr(one(req, NULL)->out, "200 OK"));
+    snprintf(req, sizeof(req), "GET /robots.txt HTTP/1.1\r\nHost: a\r\nIf-Match: W/%s\r\n\r\n",
+             etag);
+    run *r = one(req, NULL);
+    assert_memory_equal(r->out, "HTTP/1.1 412 Precondition Failed\r\n", 34);
+    assert_non_null(strstr(r->out, "<title>412 Precondition Failed</title>"));
+    snprintf(req, sizeof(req),
+             "GET /robots.txt HTTP/1.1\r\nHost: a\r\nIf-Unmodified-Since: soon\r\n\r\n");
+    assert_non_null(strstr(one(req, NULL)->out, "412 Precondition Failed"));
+    snprintf(req, sizeof(req),
+             "GET /robots.txt HTTP/1.1\r\nHost: a\r\nIf-Unmodified-Since: %s\r\n\r\n", d850);
+    assert_non_null(strstr(one(req, NULL)->out, "200 OK"));
+
+    /* 100 Continue before a served file (even a 304), not before errors */
+    r = one("GET /robots.txt HTTP/1.1\r\nHost: a\r\nExpect: 100-CONTINUE\r\n\r\n", NULL);
+    assert_memory_equal(r->out, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n", 42);
+    snprintf(req, sizeof(req),
+             "GET /robots.txt HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+             "If-Modified-Since: %s\r\n\r\n", d1123);
+    r = one(req, NULL);
+    assert_memory_equal(r->out, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 304 Not Modified", 50);
+    r = one("GET /nope HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", NULL);
+    assert_memory_equal(r->out, "HTTP/1.1 404 Not Found\r\n", 24);
+    r = one("GET /robots.txt HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", NULL);
+    assert_memory_equal(r->out, "HTTP/1.1 200 OK\r\n", 17);
+
+    /* unique headers, twice: 400 at once, before the request is complete */
+    r = one("GET / HTTP/1.1\r\nHost: a\r\nIf-Match: *\r\nif-match: *\r\n", NULL);
+    assert_memory_equal(r->out, "HTTP/1.1 400 Bad Request\r\n", 26);
+    assert_int_equal(r->how, PT_DECOY_CLOSE);
+    r = one("GET / HTTP/1.1\r\nHost: a\r\nCookie: a\r\nCookie: b\r\n\r\n", NULL);
+    assert_non_null(strstr(r->out, "200 OK")); /* others may repeat */
+#undef IMS_REQ
 }
 
 static void test_range(void **state)
@@ -564,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_get_200),
         cmocka_unit_test(test_head_and_types),
         cmocka_unit_test(test_conditional),
+        cmocka_unit_test(test_conditional_nginx_rules),
         cmocka_unit_test(test_range),
         cmocka_unit_test(test_keepalive_pipelining),
         cmocka_unit_test(test_garbage_first_bad_byte),

@@ -84,7 +84,8 @@ def classify(data, tls):
 
 
 MATTER = ("server", "content-type", "content-length", "connection", "accept-ranges",
-          "content-range", "location", "transfer-encoding", "keep-alive")
+          "content-range", "location", "transfer-encoding", "keep-alive", "last-modified",
+          "etag")
 
 
 def describe_http(data):
@@ -113,7 +114,9 @@ def describe_http(data):
                 clen = int(v)
         body = b""
         status = lines[0].decode("latin-1")
-        if clen is not None and not status.endswith(" 304 Not Modified"):
+        if status.split(" ")[1:2] and status.split(" ")[1].startswith("1"):
+            pass  # an interim response (100 Continue): the final one follows
+        elif clen is not None and not status.endswith(" 304 Not Modified"):
             body, rest = rest[:clen], rest[clen:]
         elif " 304 " in status:
             pass
@@ -303,6 +306,110 @@ def run_probe(port, probe):
 
 # ---- the battery -------------------------------------------------------------
 
+def conditional_probes(site):
+    """Conditional GETs with the three date forms nginx parses (RFC 1123,
+    RFC 850, asctime: ngx_parse_http_time) and forms it is lax about, plus
+    Expect: 100-continue. Both servers serve the same files (the built-in
+    decoy embeds obfs/site with its files' times), so the dates can be
+    exact."""
+    t = int(os.path.getmtime(os.path.join(site, "robots.txt")))
+    g = time.gmtime(t)
+    rfc1123 = time.strftime("%a, %d %b %Y %H:%M:%S GMT", g).encode()
+    rfc850 = time.strftime("%A, %d-%b-%y %H:%M:%S GMT", g).encode()
+    asctime = time.strftime("%a %b ", g).encode() + b"%2d" % g.tm_mday + \
+        time.strftime(" %H:%M:%S %Y", g).encode()
+    older = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(t - 3600)).encode()
+    size = os.path.getsize(os.path.join(site, "robots.txt"))
+    etag = b'"%x-%x"' % (t, size)
+
+    def get(path, *headers, ver=b"HTTP/1.1"):
+        return b"GET " + path + b" " + ver + b"\r\nHost: localhost\r\n" + \
+            b"".join(h + b"\r\n" for h in headers) + b"Connection: close\r\n\r\n"
+
+    ims = b"If-Modified-Since: "
+    return [
+        dict(name="tls-ims-rfc1123", tls=True, send=[get(b"/robots.txt", ims + rfc1123)]),
+        dict(name="tls-ims-rfc850", tls=True, send=[get(b"/robots.txt", ims + rfc850)]),
+        dict(name="tls-ims-asctime", tls=True, send=[get(b"/robots.txt", ims + asctime)]),
+        dict(name="tls-ims-odd-weekday", tls=True,
+             send=[get(b"/robots.txt", ims + b"Xyz" + rfc1123[3:])]),
+        dict(name="tls-ims-no-gmt", tls=True, send=[get(b"/robots.txt", ims + rfc1123[:-4])]),
+        dict(name="tls-ims-older", tls=True, send=[get(b"/robots.txt", ims + older)]),
+        dict(name="tls-ims-garbage", tls=True, send=[get(b"/robots.txt", ims + b"yesterday")]),
+        dict(name="tls-ims-dup", tls=True,
+             send=[get(b"/robots.txt", ims + rfc1123, ims + rfc1123)]),
+        dict(name="tls-inm-dup", tls=True,
+             send=[get(b"/robots.txt", b"If-None-Match: \"x\"", b"If-None-Match: \"y\"")]),
+        dict(name="tls-if-range-rfc850", tls=True,
+             send=[get(b"/robots.txt", b"Range: bytes=0-9", b"If-Range: " + rfc850)]),
+        dict(name="tls-expect-100", tls=True,
+             send=[get(b"/robots.txt", b"Expect: 100-continue")]),
+        dict(name="tls-expect-100-404", tls=True,
+             send=[get(b"/nothing-here", b"Expect: 100-Continue")]),
+        dict(name="tls-expect-100-http10", tls=True,
+             send=[get(b"/robots.txt", b"Expect: 100-continue", ver=b"HTTP/1.0")]),
+        dict(name="tls-expect-other", tls=True, send=[get(b"/robots.txt", b"Expect: 200-ok")]),
+        dict(name="tls-expect-dup", tls=True,
+             send=[get(b"/robots.txt", b"Expect: 100-continue", b"Expect: 100-continue")]),
+        dict(name="tls-expect-100-dir", tls=True, send=[get(b"/css", b"Expect: 100-continue")]),
+        dict(name="tls-expect-100-403", tls=True, send=[get(b"/img/", b"Expect: 100-continue")]),
+        dict(name="tls-expect-100-head", tls=True,
+             send=[get(b"/robots.txt", b"Expect: 100-continue").replace(b"GET", b"HEAD", 1)]),
+        dict(name="tls-expect-100-post", tls=True,
+             send=[b"POST /robots.txt HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
+                   b"Content-Length: 3\r\nConnection: close\r\n\r\nabc"]),
+        dict(name="tls-expect-100-ims", tls=True,
+             send=[get(b"/robots.txt", b"Expect: 100-continue", ims + rfc1123)]),
+        dict(name="tls-if-match-other", tls=True,
+             send=[get(b"/robots.txt", b"If-Match: \"nope\"")]),
+        dict(name="tls-if-match-star", tls=True, send=[get(b"/robots.txt", b"If-Match: *")]),
+        dict(name="tls-if-match-exact", tls=True,
+             send=[get(b"/robots.txt", b"If-Match: \"x\", " + etag + b"  ")]),
+        dict(name="tls-if-match-weak", tls=True,
+             send=[get(b"/robots.txt", b"If-Match: W/" + etag)]),
+        dict(name="tls-inm-weak", tls=True,
+             send=[get(b"/robots.txt", b"If-None-Match: W/" + etag)]),
+        dict(name="tls-iums-older", tls=True,
+             send=[get(b"/robots.txt", b"If-Unmodified-Since: " + older)]),
+        dict(name="tls-iums-same", tls=True,
+             send=[get(b"/robots.txt", b"If-Unmodified-Since: " + rfc850)]),
+        dict(name="tls-iums-garbage", tls=True,
+             send=[get(b"/robots.txt", b"If-Unmodified-Since: soon")]),
+        dict(name="tls-iums-404", tls=True,
+             send=[get(b"/nothing-here", b"If-Unmodified-Since: soon")]),
+        dict(name="tls-if-range-asctime", tls=True,
+             send=[get(b"/robots.txt", b"Range: bytes=0-9", b"If-Range: " + asctime)]),
+        dict(name="tls-ims-short", tls=True, send=[get(b"/robots.txt", ims + rfc1123[:20])]),
+        dict(name="tls-ims-feb30", tls=True,
+             send=[get(b"/robots.txt", ims + b"Mon, 30 Feb 2026 10:00:00 GMT")]),
+    ] + [
+        # The same over HTTP/2 (HPACK literals with static-table names).
+        dict(name="tls-h2-" + name, tls=True, alpn=["h2"], wait=SHORT_WAIT,
+             send=[h2_get(b"/robots.txt", b"".join(hpack(i, v) for i, v in hdrs))])
+        for name, hdrs in (("ims-rfc850", ((40, rfc850),)),
+                           ("ims-asctime", ((40, asctime),)),
+                           ("ims-dup", ((40, rfc1123), (40, rfc1123))),
+                           ("inm-dup", ((41, etag), (41, etag))),
+                           ("if-match-other", ((39, b'"nope"'),)),
+                           ("iums-older", ((43, older),)),
+                           ("expect-100", ((35, b"100-continue"),)))
+    ] + [
+        # nginx refuses some headers twice ("client sent duplicate header
+        # line"), takes others.
+        dict(name="tls-dup-" + h.decode().lower(), tls=True,
+             send=[get(b"/robots.txt", h + b": " + v, h + b": " + v)])
+        for h, v in ((b"If-Range", rfc1123), (b"If-Match", b"*"),
+                     (b"If-Unmodified-Since", rfc1123), (b"Authorization", b"Basic eDp5"),
+                     (b"Content-Range", b"bytes 0-1/2"), (b"Content-Type", b"text/plain"),
+                     (b"Range", b"bytes=0-1"), (b"User-Agent", b"x"), (b"Referer", b"/"),
+                     (b"Accept-Encoding", b"gzip"), (b"Via", b"1.1 x"), (b"Keep-Alive", b"1"),
+                     (b"TE", b"trailers"), (b"Upgrade", b"h2c"), (b"Cookie", b"a=b"),
+                     (b"Connection", b"keep-alive"), (b"Accept", b"*/*"),
+                     (b"X-Forwarded-For", b"1.2.3.4"), (b"Accept-Language", b"en"),
+                     (b"Date", rfc1123), (b"From", b"a@b"), (b"Origin", b"null"))
+    ]
+
+
 def probes(replay_msg, stale_msg, unknown_msg):
     rnd = random.Random(20240613)
 
@@ -414,6 +521,13 @@ def probes(replay_msg, stale_msg, unknown_msg):
     # Whether the random bytes start with a TLS-looking byte decides
     # nginx's path; the seeds above were chosen to cover both.
     return ps
+
+
+def hpack(index, value):
+    """A header field without indexing, its name from the static table
+    (RFC 7541 6.2.2), its value a short literal."""
+    assert index >= 15 and len(value) < 127
+    return b"\x0f" + bytes([index - 15, len(value)]) + value
 
 
 def h2_get(path, extra=b""):
@@ -705,7 +819,7 @@ def main():
 
         if args.timing:
             return timing(targets, args.timing, replay, stale, unknown)
-        battery = probes(replay, stale, unknown)
+        battery = probes(replay, stale, unknown) + conditional_probes(site)
         if args.only:
             keep = set(args.only.split(","))
             battery = [p for p in battery if p["name"] in keep]
