@@ -121,6 +121,7 @@ typedef struct h2_stream {
     size_t range_len, inm_len, ims_len, if_range_len, ae_len, if_match_len, iums_len;
     int has_range, has_inm, has_ims, has_if_range, has_ae, has_if_match, has_iums, bad;
     unsigned seen_unique; /* UQ_* bits: headers nginx takes once */
+    int has_ua, ua_pad, msie6; /* the first user-agent (user_agent_flags) */
     uint8_t *body;
     size_t body_len, body_off;
 } h2_stream;
@@ -158,6 +159,7 @@ struct pt_decoy {
     int has_if_match, has_iums;
     unsigned seen_unique; /* UQ_* bits: headers nginx takes once */
     int expect_100;       /* "Expect: 100-continue" */
+    int has_ua, ua_pad, msie6; /* the first User-Agent (user_agent_flags) */
     int gzip_ok; /* this request may get a gzipped answer (nginx `gzip on`) */
     uint64_t content_length;
 
@@ -717,11 +719,71 @@ static int send_resp(pt_decoy *d, const resp *r)
     return rc ? PT_ERR_NOMEM : PT_ERR_OK;
 }
 
+/* nginx's msie_padding (on by default): its own 4xx/5xx pages get these
+ * six lines more when the User-Agent says MSIE or Chrome, whose "friendly"
+ * error pages would replace a short page. */
+#define MSIE_PAD_LINE "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n"
+static const char kMsiePadding[] = MSIE_PAD_LINE MSIE_PAD_LINE MSIE_PAD_LINE MSIE_PAD_LINE
+    MSIE_PAD_LINE MSIE_PAD_LINE;
+#undef MSIE_PAD_LINE
+
+/* error_page: pt_decoy_error_page, padded as above when |pad| (the
+ * request's User-Agent asked for it and it is HTTP/1.0 or later). */
+static size_t error_page(char *buf, size_t cap, const char *server, int status, int pad)
+{
+    size_t n = pt_decoy_error_page(buf, cap, server, status);
+    if (n && pad && status >= 400 && cap - n > sizeof(kMsiePadding) - 1) {
+        memcpy(buf + n, kMsiePadding, sizeof(kMsiePadding) - 1);
+        n += sizeof(kMsiePadding) - 1;
+    }
+    return n;
+}
+
+/* What nginx reads from the first User-Agent (ngx_http_process_user_agent):
+ * MSIE (at least 8 bytes from "MSIE "; 4.x, 5.x and 6.x without SV1 are
+ * "msie6"), Opera (cancels MSIE), then Chrome unless it is Gecko/.
+ * *pad: msie_padding applies; *msie6: keepalive_disable msie6 applies. */
+/* find: the first |lit| in h[0..n), or NULL (memmem is not C11). */
+static const uint8_t *find(const uint8_t *h, size_t n, const char *lit)
+{
+    size_t k = strlen(lit);
+    for (size_t i = 0; k <= n && i <= n - k; i++) {
+        if (h[i] == (uint8_t)lit[0] && memcmp(h + i, lit, k) == 0) {
+            return h + i;
+        }
+    }
+    return NULL;
+}
+
+static void user_agent_flags(const uint8_t *ua, size_t n, int *pad, int *msie6)
+{
+    int msie = 0, chrome = 0;
+    *msie6 = 0;
+    const uint8_t *m = find(ua, n, "MSIE ");
+    if (m && (size_t)(m - ua) + 7 < n) {
+        msie = 1;
+        if (m[6] == '.') {
+            if (m[5] == '4' || m[5] == '5') {
+                *msie6 = 1;
+            } else if (m[5] == '6') {
+                size_t off = (size_t)(m - ua) + 8;
+                *msie6 = !find(ua + off, n - off, "SV1");
+            }
+        }
+    }
+    if (find(ua, n, "Opera")) {
+        msie = *msie6 = 0;
+    } else if (!msie && !find(ua, n, "Gecko/") && find(ua, n, "Chrome/")) {
+        chrome = 1;
+    }
+    *pad = msie || chrome;
+}
+
 /* An nginx built-in error page. */
 static int send_error(pt_decoy *d, int status, int header_only)
 {
     char page[1024];
-    size_t n = pt_decoy_error_page(page, sizeof(page), d->cfg.server, status);
+    size_t n = error_page(page, sizeof(page), d->cfg.server, status, d->ua_pad && !d->http09);
     resp r;
     resp_init(&r, status);
     r.ctype = "text/html";
@@ -1079,6 +1141,9 @@ static int header_done(pt_decoy *d)
         d->iums = val;
     } else if (span_eq(d, name, "Expect")) {
         d->expect_100 = span_eq(d, val, "100-continue"); /* ngx_http_test_expect */
+    } else if (span_eq(d, name, "User-Agent") && !d->has_ua) {
+        d->has_ua = 1;
+        user_agent_flags(d->in + val.off, val.len, &d->ua_pad, &d->msie6);
     }
     return 0;
 }
@@ -1632,8 +1697,8 @@ static int send_served(pt_decoy *d, const req_view *q, served *s)
     case 416:
         resp_init(&r, 416);
         {
-            char page[512];
-            size_t n = pt_decoy_error_page(page, sizeof(page), d->cfg.server, 416);
+            char page[1024];
+            size_t n = error_page(page, sizeof(page), d->cfg.server, 416, d->ua_pad && !d->http09);
             r.ctype = "text/html";
             r.has_clen = 1;
             r.clen = n;
@@ -1796,6 +1861,7 @@ static void reset_request(pt_decoy *d)
     d->has_host = d->has_cl = d->has_te = d->has_range = d->has_ims = d->has_inm = d->has_if_range =
         d->has_ae = d->has_via = d->gzip_ok = 0;
     d->has_if_match = d->has_iums = d->expect_100 = 0;
+    d->has_ua = d->ua_pad = d->msie6 = 0;
     d->seen_unique = 0;
     d->content_length = 0;
     d->got_request_bytes = 0;
@@ -1816,6 +1882,9 @@ static int handle_request(pt_decoy *d)
         d->keepalive = !conn_has(d, "close");
     } else {
         d->keepalive = conn_has(d, "keep-alive");
+    }
+    if (d->msie6 && d->m == M_POST) {
+        d->keepalive = 0; /* keepalive_disable msie6 (nginx's default): POST only */
     }
     /* gzip_http_version 1.1, gzip_proxied off (no Via) */
     d->gzip_ok = v11 && d->has_ae && !d->has_via &&
@@ -2222,7 +2291,7 @@ static int h2_respond(pt_decoy *d, h2_stream *st)
         body_len = f404.len;
         make_etag(etag404, &f404);
     } else if (status != 304) {
-        body_len = pt_decoy_error_page(page, sizeof(page), d->cfg.server, status);
+        body_len = error_page(page, sizeof(page), d->cfg.server, status, st->ua_pad);
         body = (const uint8_t *)page;
     }
     int gzip_ok = st->has_ae && accepts_gzip((const uint8_t *)st->ae, st->ae_len);
@@ -2365,6 +2434,9 @@ static int h2_on_header(nghttp2_session *session, const nghttp2_frame *frame, co
                  valuelen);
     } else if (IS("if-unmodified-since")) {
         copy_hdr(s->iums, sizeof(s->iums), &s->iums_len, &s->has_iums, value, valuelen);
+    } else if (IS("user-agent") && !s->has_ua) {
+        s->has_ua = 1;
+        user_agent_flags(value, valuelen, &s->ua_pad, &s->msie6);
     }
 #undef IS
     return 0;

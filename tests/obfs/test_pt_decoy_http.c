@@ -218,6 +218,47 @@ static void test_conditional_nginx_rules(void **state)
 #undef IMS_REQ
 }
 
+/* msie_padding: nginx's own error pages are 402 bytes longer for MSIE and
+ * Chrome (not Firefox, whose UA has "Gecko/"; not Opera); the site's 404
+ * page is a file and stays as it is. keepalive_disable msie6: POST only. */
+static void test_msie_padding(void **state)
+{
+    (void)state;
+    const char *chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                         "Chrome/126.0.0.0 Safari/537.36";
+    const char *firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    char req[512];
+    snprintf(req, sizeof(req), "GET /img/ HTTP/1.1\r\nHost: a\r\nUser-Agent: %s\r\n\r\n", chrome);
+    run *r = one(req, NULL);
+    assert_non_null(strstr(r->out, "Content-Length: 555\r\n"));
+    assert_non_null(strstr(r->out, "</html>\r\n<!-- a padding to disable MSIE and Chrome friendly "
+                                   "error page -->\r\n"));
+    snprintf(req, sizeof(req), "GET /img/ HTTP/1.1\r\nHost: a\r\nUser-Agent: %s\r\n\r\n", firefox);
+    assert_non_null(strstr(one(req, NULL)->out, "Content-Length: 153\r\n"));
+    r = one("GET /img/ HTTP/1.1\r\nHost: a\r\nUser-Agent: x MSIE 6.0 Opera\r\n\r\n", NULL);
+    assert_non_null(strstr(r->out, "Content-Length: 153\r\n"));
+    r = one("GET /img/ HTTP/1.1\r\nHost: a\r\nUser-Agent: Mozilla/4.0 (compatible; MSIE 7.0)"
+            "\r\n\r\n", NULL);
+    assert_non_null(strstr(r->out, "Content-Length: 555\r\n"));
+    /* the first User-Agent counts */
+    snprintf(req, sizeof(req),
+             "GET /img/ HTTP/1.1\r\nHost: a\r\nUser-Agent: curl\r\nUser-Agent: %s\r\n\r\n", chrome);
+    assert_non_null(strstr(one(req, NULL)->out, "Content-Length: 153\r\n"));
+    snprintf(req, sizeof(req), "GET /nope HTTP/1.1\r\nHost: a\r\nUser-Agent: %s\r\n\r\n", chrome);
+    r = one(req, NULL);
+    assert_memory_equal(r->out, "HTTP/1.1 404 Not Found\r\n", 24);
+    assert_null(strstr(r->out, "a padding"));
+
+    const char *msie6 = "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)";
+    snprintf(req, sizeof(req), "GET /robots.txt HTTP/1.1\r\nHost: a\r\nUser-Agent: %s\r\n\r\n",
+             msie6);
+    assert_int_equal(one(req, NULL)->how, PT_DECOY_OPEN);
+    snprintf(req, sizeof(req),
+             "POST /robots.txt HTTP/1.1\r\nHost: a\r\nUser-Agent: %s\r\nContent-Length: 0\r\n\r\n",
+             msie6);
+    assert_int_equal(one(req, NULL)->how, PT_DECOY_CLOSE);
+}
+
 static void test_range(void **state)
 {
     (void)state;
@@ -639,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_head_and_types),
         cmocka_unit_test(test_conditional),
         cmocka_unit_test(test_conditional_nginx_rules),
+        cmocka_unit_test(test_msie_padding),
         cmocka_unit_test(test_range),
         cmocka_unit_test(test_keepalive_pipelining),
         cmocka_unit_test(test_garbage_first_bad_byte),

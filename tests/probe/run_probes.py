@@ -383,6 +383,42 @@ def conditional_probes(site):
         dict(name="tls-ims-feb30", tls=True,
              send=[get(b"/robots.txt", ims + b"Mon, 30 Feb 2026 10:00:00 GMT")]),
     ] + [
+        # nginx pads its own error pages for MSIE and Chrome (msie_padding).
+        dict(name="tls-ua-%s-%s" % (ua_name, what), tls=True,
+             send=[req_line + b"\r\nHost: localhost\r\nUser-Agent: " + ua + extra +
+                   b"\r\nConnection: close\r\n\r\n"])
+        for ua_name, ua in (
+            ("chrome", b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                       b"Chrome/126.0.0.0 Safari/537.36"),
+            ("msie", b"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)"),
+            ("firefox", b"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+            ("safari", b"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 "
+                       b"(KHTML, like Gecko) Version/17.5 Safari/605.1.15"))
+        for what, req_line, extra in (
+            ("403", b"GET /img/ HTTP/1.1", b""),
+            ("405", b"POST /robots.txt HTTP/1.1", b"\r\nContent-Length: 0"),
+            ("404", b"GET /no-such HTTP/1.1", b""),
+            ("301", b"GET /css HTTP/1.1", b""),
+            ("412", b"GET /robots.txt HTTP/1.1", b"\r\nIf-Match: \"x\""),
+            ("400", b"GET /robots.txt HTTP/1.1", b"\r\nIf-Match: *\r\nIf-Match: *"),
+            ("http10-403", b"GET /img/ HTTP/1.0", b""),
+            ("gzip-403", b"GET /img/ HTTP/1.1", b"\r\nAccept-Encoding: gzip, deflate, br"),
+            ("416", b"GET /robots.txt HTTP/1.1", b"\r\nRange: bytes=9999-"))
+    ] + [
+        # keepalive_disable msie6 (nginx's default): a POST from MSIE 4-6
+        # without SV1 gets Connection: close; a GET, SV1 and others keep it.
+        dict(name="tls-ua-keepalive-%s-%s" % (name, meth.decode().lower()), tls=True,
+             wait=SHORT_WAIT,
+             send=[meth + b" /robots.txt HTTP/1.1\r\nHost: localhost\r\nUser-Agent: " + ua +
+                   b"\r\nContent-Length: 0\r\n\r\n"])
+        for meth in (b"GET", b"POST")
+        for name, ua in (("msie6", b"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)"),
+                         ("msie6-sv1", b"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1)"),
+                         ("msie5", b"Mozilla/4.0 (compatible; MSIE 5.5; Windows 98)"),
+                         ("msie7", b"Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.0)"),
+                         ("opera-msie6", b"Mozilla/4.0 (compatible; MSIE 6.0; Windows) Opera 9"),
+                         ("short-msie", b"x MSIE 6."))
+    ] + [
         # The same over HTTP/2 (HPACK literals with static-table names).
         dict(name="tls-h2-" + name, tls=True, alpn=["h2"], wait=SHORT_WAIT,
              send=[h2_get(b"/robots.txt", b"".join(hpack(i, v) for i, v in hdrs))])
@@ -392,7 +428,8 @@ def conditional_probes(site):
                            ("inm-dup", ((41, etag), (41, etag))),
                            ("if-match-other", ((39, b'"nope"'),)),
                            ("iums-older", ((43, older),)),
-                           ("expect-100", ((35, b"100-continue"),)))
+                           ("expect-100", ((35, b"100-continue"),)),
+                           ("chrome-403", ((58, b"Mozilla/5.0 Chrome/126.0.0.0 Safari/537.36"),)))
     ] + [
         # nginx refuses some headers twice ("client sent duplicate header
         # line"), takes others.
