@@ -122,6 +122,8 @@ typedef struct h2_stream {
     int has_range, has_inm, has_ims, has_if_range, has_ae, has_if_match, has_iums, bad;
     unsigned seen_unique; /* UQ_* bits: headers nginx takes once */
     int has_ua, ua_pad, msie6; /* the first user-agent (user_agent_flags) */
+    size_t splits[16];         /* body offsets where a DATA frame must end */
+    int nsplits;
     uint8_t *body;
     size_t body_len, body_off;
 } h2_stream;
@@ -1648,6 +1650,50 @@ static int page_404(pt_decoy *d, pt_decoy_file *f)
     return pt_decoy_site_lookup(d->site, "/404.html", 9, f) == PT_DECOY_FILE;
 }
 
+/* multipart_body: the multipart/byteranges answer to several ranges, in
+ * nginx's layout with its boundary counter (ngx_http_range_filter);
+ * |ctype| gets the Content-Type, |data_at| where each range's bytes start.
+ * Returns the body (malloc) and its length, or NULL without memory. */
+static uint8_t *multipart_body(const served *s, char *ctype, size_t ctype_cap, size_t *len,
+                               size_t data_at[16])
+{
+    char boundary[24];
+    snprintf(boundary, sizeof(boundary), "%020llu", (unsigned long long)++g_multipart_counter);
+    snprintf(ctype, ctype_cap, "multipart/byteranges; boundary=%s", boundary);
+    char part[256];
+    size_t total = 0, o = 0;
+    uint8_t *body = NULL;
+    /* Two passes: the size, then the bytes. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < s->nranges; i++) {
+            int n = snprintf(part, sizeof(part),
+                             "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes "
+                             "%llu-%llu/%llu\r\n\r\n",
+                             boundary, s->ctype, (unsigned long long)s->rs[i],
+                             (unsigned long long)s->re[i] - 1, (unsigned long long)s->f.len);
+            size_t plen = (size_t)(s->re[i] - s->rs[i]);
+            if (body) {
+                data_at[i] = o + (size_t)n;
+                memcpy(body + o, part, (size_t)n);
+                memcpy(body + o + (size_t)n, s->f.data + s->rs[i], plen);
+                o += (size_t)n + plen;
+            } else {
+                total += (size_t)n + plen;
+            }
+        }
+        if (!body) {
+            total += strlen(boundary) + 8; /* "\r\n--" B "--\r\n" */
+            if (!(body = malloc(total))) {
+                return NULL;
+            }
+        }
+    }
+    snprintf(part, sizeof(part), "\r\n--%s--\r\n", boundary);
+    memcpy(body + o, part, strlen(part));
+    *len = total;
+    return body;
+}
+
 static int send_served(pt_decoy *d, const req_view *q, served *s)
 {
     int head = q->method == M_HEAD;
@@ -1729,42 +1775,12 @@ static int send_served(pt_decoy *d, const req_view *q, served *s)
             return send_resp(d, &r);
         }
         {
-            /* multipart/byteranges, nginx's layout and boundary counter */
             char ctype[96];
-            char boundary[24];
-            snprintf(boundary, sizeof(boundary), "%020llu",
-                     (unsigned long long)++g_multipart_counter);
-            snprintf(ctype, sizeof(ctype), "multipart/byteranges; boundary=%s", boundary);
-            size_t total = 0;
-            char part[256];
-            for (int i = 0; i < s->nranges; i++) {
-                int n = snprintf(part, sizeof(part),
-                                 "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes "
-                                 "%llu-%llu/%llu\r\n\r\n",
-                                 boundary, s->ctype, (unsigned long long)s->rs[i],
-                                 (unsigned long long)s->re[i] - 1, (unsigned long long)s->f.len);
-                total += (size_t)n + (size_t)(s->re[i] - s->rs[i]);
-            }
-            total += strlen(boundary) + 8; /* "\r\n--" B "--\r\n" */
-            uint8_t *body = malloc(total);
+            size_t total, data_at[16];
+            uint8_t *body = multipart_body(s, ctype, sizeof(ctype), &total, data_at);
             if (!body) {
                 return PT_ERR_NOMEM;
             }
-            size_t o = 0;
-            for (int i = 0; i < s->nranges; i++) {
-                int n = snprintf(part, sizeof(part),
-                                 "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes "
-                                 "%llu-%llu/%llu\r\n\r\n",
-                                 boundary, s->ctype, (unsigned long long)s->rs[i],
-                                 (unsigned long long)s->re[i] - 1, (unsigned long long)s->f.len);
-                memcpy(body + o, part, (size_t)n);
-                o += (size_t)n;
-                memcpy(body + o, s->f.data + s->rs[i], (size_t)(s->re[i] - s->rs[i]));
-                o += (size_t)(s->re[i] - s->rs[i]);
-            }
-            memcpy(body + o, "\r\n--", 4);
-            memcpy(body + o + 4, boundary, strlen(boundary));
-            memcpy(body + o + 4 + strlen(boundary), "--\r\n", 4);
             r.ctype = ctype;
             r.has_clen = 1;
             r.clen = total;
@@ -2192,6 +2208,12 @@ static ssize_t h2_read_body(nghttp2_session *session, int32_t id, uint8_t *buf, 
     (void)user;
     h2_stream *s = src->ptr;
     size_t left = s->body_len - s->body_off;
+    for (int i = 0; i < s->nsplits; i++) {
+        if (s->splits[i] > s->body_off) {
+            left = s->splits[i] - s->body_off < left ? s->splits[i] - s->body_off : left;
+            break;
+        }
+    }
     size_t n = left < length ? left : length;
     memcpy(buf, s->body + s->body_off, n);
     s->body_off += n;
@@ -2275,13 +2297,26 @@ static int h2_respond(pt_decoy *d, h2_stream *st)
     nv_add(nv, &n, ":status", st_s);
     nv_add(nv, &n, "server", d->cfg.server);
     nv_add(nv, &n, "date", date);
-    if (status == 200 || status == 206) {
-        size_t off = status == 206 && s.nranges == 1 ? (size_t)s.rs[0] : 0;
-        size_t len = status == 206 && s.nranges == 1 ? (size_t)(s.re[0] - s.rs[0]) : s.f.len;
-        if (status == 206 && s.nranges > 1) { /* keep it simple: full body */
-            status = 200;
-            snprintf(st_s, sizeof(st_s), "200");
+    uint8_t *mbody = NULL;
+    if (status == 206 && s.nranges > 1) {
+        size_t data_at[16];
+        mbody = multipart_body(&s, ctype, sizeof(ctype), &body_len, data_at);
+        if (!mbody) {
+            if (s.have_file || s.f.owned) {
+                pt_decoy_file_release(&s.f);
+            }
+            return NGHTTP2_ERR_NOMEM;
         }
+        body = mbody;
+        /* nginx's DATA frames end before the bytes of every range but the
+         * first (each is its own file buffer in its chain) */
+        st->nsplits = 0;
+        for (int i = 1; i < s.nranges; i++) {
+            st->splits[st->nsplits++] = data_at[i];
+        }
+    } else if (status == 200 || status == 206) {
+        size_t off = status == 206 ? (size_t)s.rs[0] : 0;
+        size_t len = status == 206 ? (size_t)(s.re[0] - s.rs[0]) : s.f.len;
         snprintf(ctype, sizeof(ctype), "%s", s.ctype);
         body = s.f.data + off;
         body_len = len;
@@ -2352,6 +2387,7 @@ static int h2_respond(pt_decoy *d, h2_stream *st)
         rc = nghttp2_submit_response(d->h2, st->id, nv, n, NULL);
     }
     free(zbody);
+    free(mbody);
     if (have404) {
         pt_decoy_file_release(&f404);
     }
