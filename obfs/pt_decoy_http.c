@@ -124,6 +124,7 @@ typedef struct h2_stream {
     int has_ua, ua_pad, msie6; /* the first user-agent (user_agent_flags) */
     size_t splits[16];         /* body offsets where a DATA frame must end */
     int nsplits;
+    struct h2_stream *qnext;   /* waiting to be answered (d->h2_queue) */
     uint8_t *body;
     size_t body_len, body_off;
 } h2_stream;
@@ -181,6 +182,19 @@ struct pt_decoy {
     h2_stream *streams;
     int h2_goaway_sent;
     int h2_had_stream;
+    nghttp2_hd_deflater *huff; /* only its Huffman coder is used (nothing indexed) */
+    /* Header blocks as nginx writes them, waiting for nghttp2 to send the
+     * HEADERS frame they replace (nghttp2 may close the stream as it hands
+     * the frame out, so they are not the stream's). */
+    struct hblock *hblocks;
+    int h2_table_update;       /* the client set HEADER_TABLE_SIZE (nginx: table_update) */
+    /* Responses go one at a time, in the order the requests ended: nginx
+     * queues a small answer's HEADERS and DATA together before it reads the
+     * next request, where nghttp2 would send every HEADERS before any DATA.
+     * h2_busy: the stream whose body is being sent (0: none). */
+    int32_t h2_busy;
+    h2_stream *h2_queue, *h2_queue_tail;
+    size_t h2_out_skip;        /* bytes of a frame nghttp2 is still handing out */
 };
 
 /* nginx's ngx_next_temp_number: one counter per process (one loop). */
@@ -2223,6 +2237,172 @@ static ssize_t h2_read_body(nghttp2_session *session, int32_t id, uint8_t *buf, 
     return (ssize_t)n;
 }
 
+/* ---- response header blocks as nginx encodes them -------------------------------
+ * nghttp2's HPACK encoder picks other representations than nginx's
+ * ngx_http_v2_header_filter and refers to its dynamic table in later
+ * responses, so HEADERS frames would differ in bytes and size (SECURITY.md
+ * R13). We let nghttp2 run the session and replace each response's header
+ * block, in h2_flush, with the one nginx writes: :status indexed when the
+ * static table has it, else a literal; server, date, content-type,
+ * content-length (raw digits), last-modified and location as literals with
+ * incremental indexing of their static names; every other header a
+ * literal without indexing with a new name; strings Huffman-coded when
+ * that is shorter (nghttp2's coder, which applies the same rule). nginx
+ * never refers to the dynamic table, so the client's table, filled only by
+ * these blocks, never has to match nghttp2's. */
+
+typedef struct hblock {
+    struct hblock *next;
+    int32_t id;
+    int closed; /* the stream closed: dropped after the output now in hand */
+    size_t len;
+    uint8_t data[];
+} hblock;
+
+/* An HPACK integer with an |nbits| prefix after the bits in |first|. */
+static size_t hp_int(uint8_t *out, uint8_t first, unsigned nbits, size_t v)
+{
+    size_t max = (1u << nbits) - 1, n = 0;
+    if (v < max) {
+        out[n++] = (uint8_t)(first | v);
+        return n;
+    }
+    out[n++] = (uint8_t)(first | max);
+    for (v -= max; v >= 128; v >>= 7) {
+        out[n++] = (uint8_t)(0x80 | (v & 0x7f));
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Read an HPACK integer at in[*p] (prefix |nbits|); -1 if it runs out. */
+static long long hp_read_int(const uint8_t *in, size_t len, size_t *p, unsigned nbits)
+{
+    if (*p >= len) {
+        return -1;
+    }
+    unsigned long long max = (1u << nbits) - 1, v = in[(*p)++] & max;
+    if (v < max) {
+        return (long long)v;
+    }
+    for (unsigned shift = 0; *p < len && shift < 28; shift += 7) {
+        uint8_t b = in[(*p)++];
+        v += (unsigned long long)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            return (long long)v;
+        }
+    }
+    return -1;
+}
+
+/* hp_string: |v| as an HPACK string literal into |out| (room for 2 * vl +
+ * 8), Huffman-coded by nghttp2's coder when shorter: we deflate the pair
+ * ("x", v) never-indexed and keep the value's representation. */
+static size_t hp_string(pt_decoy *d, uint8_t *out, const uint8_t *v, size_t vl)
+{
+    uint8_t tmp[2 * LARGE_BUF + 64];
+    nghttp2_nv nv = {(uint8_t *)(uintptr_t) "x", (uint8_t *)(uintptr_t)v, 1, vl,
+                     NGHTTP2_NV_FLAG_NO_INDEX};
+    ssize_t n = vl < LARGE_BUF ? nghttp2_hd_deflate_hd(d->huff, tmp, sizeof(tmp), &nv, 1) : -1;
+    size_t p = 0;
+    while (n > 0 && p < (size_t)n && (tmp[p] & 0xe0) == 0x20) {
+        (void)hp_read_int(tmp, (size_t)n, &p, 5); /* a table size update */
+    }
+    long long nl = -1;
+    if (n > 0 && p < (size_t)n && tmp[p++] == 0x10) { /* never indexed, new name */
+        nl = hp_read_int(tmp, (size_t)n, &p, 7);
+    }
+    if (nl < 0 || p + (size_t)nl >= (size_t)n) {
+        size_t o = hp_int(out, 0, 7, vl); /* not coded: raw */
+        memcpy(out + o, v, vl);
+        return o + vl;
+    }
+    p += (size_t)nl;
+    memcpy(out, tmp + p, (size_t)n - p);
+    return (size_t)n - p;
+}
+
+/* nginx_block: queue the header block nginx writes for |nv| (in order) as
+ * the one for stream |id|. */
+static int nginx_block(pt_decoy *d, int32_t id, const nghttp2_nv *nv, size_t n)
+{
+    size_t cap = 8;
+    for (size_t i = 0; i < n; i++) {
+        cap += 16 + 2 * (nv[i].namelen + nv[i].valuelen);
+    }
+    hblock *hb = malloc(sizeof(*hb) + cap);
+    if (!hb) {
+        return PT_ERR_NOMEM;
+    }
+    uint8_t *b = hb->data;
+    size_t o = 0;
+    if (d->h2_table_update) {
+        b[o++] = 0x20; /* nginx: "http2 table size update: 0" */
+        d->h2_table_update = 0;
+    }
+    static const struct {
+        const char *name;
+        uint8_t index;
+    } kInc[] = {{"server", 54},         {"date", 33},          {"content-type", 31},
+                {"last-modified", 44},  {"location", 46}};
+    for (size_t i = 0; i < n; i++) {
+        const char *name = (const char *)nv[i].name;
+        size_t nl = nv[i].namelen;
+        const uint8_t *v = nv[i].value;
+        size_t vl = nv[i].valuelen;
+#define NAME_IS(lit) (nl == sizeof(lit) - 1 && memcmp(name, lit, nl) == 0)
+        if (NAME_IS(":status")) {
+            static const char *const kIdx[] = {"200", "204", "206", "304", "400", "404", "500"};
+            int idx = -1;
+            for (int k = 0; k < 7; k++) {
+                if (vl == 3 && memcmp(v, kIdx[k], 3) == 0) {
+                    idx = 8 + k;
+                }
+            }
+            if (idx > 0) {
+                b[o++] = (uint8_t)(0x80 | idx);
+            } else {
+                b[o++] = 0x40 | 8; /* incremental indexing, name :status */
+                o += hp_int(b + o, 0, 7, vl);
+                memcpy(b + o, v, vl);
+                o += vl;
+            }
+            continue;
+        }
+        if (NAME_IS("content-length")) {
+            b[o++] = 0x40 | 28;
+            o += hp_int(b + o, 0, 7, vl); /* raw digits, as nginx writes them */
+            memcpy(b + o, v, vl);
+            o += vl;
+            continue;
+        }
+#undef NAME_IS
+        int inc = -1;
+        for (size_t k = 0; k < sizeof(kInc) / sizeof(kInc[0]); k++) {
+            if (strlen(kInc[k].name) == nl && memcmp(kInc[k].name, name, nl) == 0) {
+                inc = kInc[k].index;
+            }
+        }
+        if (inc > 0) {
+            o += hp_int(b + o, 0x40, 6, (size_t)inc);
+        } else {
+            b[o++] = 0; /* without indexing, new name */
+            o += hp_string(d, b + o, nv[i].name, nl);
+        }
+        o += hp_string(d, b + o, v, vl);
+    }
+    hb->id = id;
+    hb->closed = 0;
+    hb->len = o;
+    hb->next = NULL;
+    hblock **pp = &d->hblocks;
+    while (*pp) {
+        pp = &(*pp)->next;
+    }
+    *pp = hb;
+    return PT_ERR_OK;
+}
+
 static void nv_add(nghttp2_nv *nv, size_t *n, const char *name, const char *value)
 {
     nv[*n].name = (uint8_t *)(uintptr_t)name;
@@ -2372,6 +2552,11 @@ static int h2_respond(pt_decoy *d, h2_stream *st)
     }
     int rc = 0;
     if (!head && body_len > 0) {
+        d->h2_busy = st->id; /* the next answer waits for this body */
+    }
+    if (nginx_block(d, st->id, nv, n) != PT_ERR_OK) {
+        rc = NGHTTP2_ERR_NOMEM;
+    } else if (!head && body_len > 0) {
         st->body = malloc(body_len);
         if (!st->body) {
             rc = NGHTTP2_ERR_NOMEM;
@@ -2481,10 +2666,25 @@ static int h2_on_header(nghttp2_session *session, const nghttp2_frame *frame, co
 static int h2_on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user)
 {
     pt_decoy *d = user;
+    if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        for (size_t i = 0; i < frame->settings.niv; i++) {
+            if (frame->settings.iv[i].settings_id == NGHTTP2_SETTINGS_HEADER_TABLE_SIZE) {
+                d->h2_table_update = 1; /* ngx_http_v2_state_settings_params */
+            }
+        }
+    }
     if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-        if (s && h2_respond(d, s) != 0) {
+        if (s && d->h2_busy) {
+            s->qnext = NULL;
+            if (d->h2_queue_tail) {
+                d->h2_queue_tail->qnext = s;
+            } else {
+                d->h2_queue = s;
+            }
+            d->h2_queue_tail = s;
+        } else if (s && h2_respond(d, s) != 0) {
             return NGHTTP2_ERR_CALLBACK_FAILURE;
         }
     }
@@ -2495,7 +2695,38 @@ static int h2_on_stream_close(nghttp2_session *session, int32_t id, uint32_t cod
 {
     (void)session;
     (void)code;
-    h2_remove(user, id);
+    pt_decoy *d = user;
+    /* Out of the answer queue (a stream the client reset), then free. */
+    for (h2_stream **pp = &d->h2_queue, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->qnext) {
+        if ((*pp)->id == id) {
+            if (d->h2_queue_tail == *pp) {
+                d->h2_queue_tail = prev;
+            }
+            *pp = (*pp)->qnext;
+            break;
+        }
+    }
+    h2_remove(d, id);
+    if (id == d->h2_busy) {
+        d->h2_busy = 0;
+    }
+    while (!d->h2_busy && d->h2_queue) {
+        h2_stream *next = d->h2_queue;
+        d->h2_queue = next->qnext;
+        if (!d->h2_queue) {
+            d->h2_queue_tail = NULL;
+        }
+        if (h2_respond(d, next) != 0) {
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+    }
+    /* Its HEADERS may be in the output nghttp2 is handing out right now
+     * (it closes streams as it hands out their last frame): the block goes
+     * once that output is processed (h2_flush). A reset stream's block,
+     * never sent, goes the same way. */
+    for (hblock *hb = d->hblocks; hb; hb = hb->next) {
+        hb->closed |= hb->id == id;
+    }
     return 0;
 }
 
@@ -2520,7 +2751,7 @@ static int h2_start(pt_decoy *d)
     int rc = nghttp2_session_server_new2(&d->h2, cb, d, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
-    if (rc != 0) {
+    if (rc != 0 || nghttp2_hd_deflate_new(&d->huff, 0) != 0) {
         return PT_ERR_NOMEM;
     }
     /* nginx 1.22's server preface: SETTINGS (MAX_CONCURRENT_STREAMS 128,
@@ -2538,6 +2769,61 @@ static int h2_start(pt_decoy *d)
     return PT_ERR_OK;
 }
 
+/* h2_out: add nghttp2's output |p| to ours, each response HEADERS frame
+ * with the block nginx would write (nginx_block). nghttp2 hands out whole
+ * frames or the rest of one (h2_out_skip); a HEADERS frame it cut, or one
+ * for a stream we did not answer, would leave the client's HPACK table in
+ * a state nobody knows: PT_ERR_PROTO ends the connection instead. */
+static int h2_out(pt_decoy *d, const uint8_t *p, size_t n)
+{
+    int rc_out;
+    while (n > 0) {
+        if (d->h2_out_skip) {
+            size_t k = d->h2_out_skip < n ? d->h2_out_skip : n;
+            if (out_add(d, p, k) != PT_ERR_OK) {
+                return PT_ERR_NOMEM;
+            }
+            d->h2_out_skip -= k;
+            p += k;
+            n -= k;
+            continue;
+        }
+        if (n < 9) {
+            return PT_ERR_PROTO;
+        }
+        size_t flen = (size_t)p[0] << 16 | (size_t)p[1] << 8 | p[2];
+        if (p[3] != NGHTTP2_HEADERS) {
+            d->h2_out_skip = 9 + flen;
+            continue;
+        }
+        int32_t sid = (int32_t)(((uint32_t)p[5] << 24 | (uint32_t)p[6] << 16 |
+                                 (uint32_t)p[7] << 8 | p[8]) & 0x7fffffffu);
+        hblock **pp = &d->hblocks;
+        while (*pp && (*pp)->id != sid) {
+            pp = &(*pp)->next;
+        }
+        hblock *hb = *pp;
+        if (9 + flen > n || !hb || !(p[4] & NGHTTP2_FLAG_END_HEADERS) ||
+            (p[4] & (NGHTTP2_FLAG_PADDED | NGHTTP2_FLAG_PRIORITY)) || hb->len > 16384) {
+            return PT_ERR_PROTO;
+        }
+        *pp = hb->next;
+        uint8_t hdr[9];
+        memcpy(hdr, p, 9);
+        hdr[0] = (uint8_t)(hb->len >> 16);
+        hdr[1] = (uint8_t)(hb->len >> 8);
+        hdr[2] = (uint8_t)hb->len;
+        rc_out = out_add(d, hdr, 9) != PT_ERR_OK || out_add(d, hb->data, hb->len) != PT_ERR_OK;
+        free(hb);
+        if (rc_out) {
+            return PT_ERR_NOMEM;
+        }
+        p += 9 + flen;
+        n -= 9 + flen;
+    }
+    return PT_ERR_OK;
+}
+
 /* Move what nghttp2 wants to send into the output buffer. */
 static int h2_flush(pt_decoy *d)
 {
@@ -2550,8 +2836,18 @@ static int h2_flush(pt_decoy *d)
         if (n == 0) {
             return PT_ERR_OK;
         }
-        if (out_add(d, p, (size_t)n) != PT_ERR_OK) {
-            return PT_ERR_NOMEM;
+        int rc = h2_out(d, p, (size_t)n);
+        if (rc != PT_ERR_OK) {
+            return rc;
+        }
+        for (hblock **pp = &d->hblocks; *pp;) {
+            hblock *hb = *pp;
+            if (hb->closed) {
+                *pp = hb->next;
+                free(hb);
+            } else {
+                pp = &hb->next;
+            }
         }
         if (out_pending(d) >= OUT_HIGH) {
             return PT_ERR_OK;
@@ -2657,6 +2953,14 @@ void pt_decoy_free(pt_decoy *d)
     }
     if (d->h2) {
         nghttp2_session_del(d->h2); /* calls on_stream_close for open streams */
+    }
+    if (d->huff) {
+        nghttp2_hd_deflate_del(d->huff);
+    }
+    while (d->hblocks) {
+        hblock *hb = d->hblocks;
+        d->hblocks = hb->next;
+        free(hb);
     }
     while (d->streams) {
         h2_remove(d, d->streams->id);

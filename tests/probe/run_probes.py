@@ -138,6 +138,59 @@ H2_TYPES = {0: "DATA", 1: "HEADERS", 3: "RST_STREAM", 4: "SETTINGS", 6: "PING", 
             8: "WINDOW_UPDATE"}
 
 
+def hpack_reprs(block):
+    """A header block as its HPACK representations (index, literal kind,
+    strings raw or Huffman, in hex), the Date value masked: what a prober
+    comparing header bytes sees, without decoding Huffman."""
+    out, p = [], 0
+
+    def rint(nbits):
+        nonlocal p
+        v = block[p] & ((1 << nbits) - 1)
+        p += 1
+        if v == (1 << nbits) - 1:
+            m = 0
+            while p < len(block):
+                b = block[p]
+                p += 1
+                v += (b & 0x7f) << m
+                m += 7
+                if not b & 0x80:
+                    break
+        return v
+
+    def rstr():
+        nonlocal p
+        huff = block[p] & 0x80
+        ln = rint(7)
+        v = block[p:p + ln]
+        p += ln
+        return ("H" if huff else "R") + v.hex()
+
+    while p < len(block):
+        b = block[p]
+        if b & 0x80:
+            out.append("i%d" % rint(7))
+            continue
+        if b & 0x40:
+            kind, idx = "inc", rint(6)
+        elif b & 0x20:
+            out.append("size%d" % rint(5))
+            continue
+        else:
+            kind, idx = ("never" if b & 0x10 else "lit"), rint(4)
+        name = rstr() if idx == 0 else str(idx)
+        value = rstr()
+        if idx == 33:
+            value = "DATE"
+        elif idx == 31 and len(value) > 60:
+            # "multipart/byteranges; boundary=<a per-process counter>":
+            # the counters of two servers differ by construction
+            value = "MULTIPART"
+        out.append("%s:%s=%s" % (kind, name, value))
+    return " ".join(out)
+
+
 def describe_h2(data):
     """Frame types (SETTINGS with ACK flag shown), :status when indexed,
     GOAWAY error codes; DATA lengths summed per stream."""
@@ -153,7 +206,7 @@ def describe_h2(data):
             b = payload[0]
             statuses = {0x88: 200, 0x89: 204, 0x8a: 206, 0x8b: 304, 0x8c: 400, 0x8d: 404,
                         0x8e: 500}
-            name += "(%s)" % statuses.get(b, "lit")
+            name += "(%s)[%s]" % (statuses.get(b, "lit"), hpack_reprs(payload))
         if typ == 7 and len(payload) >= 8:
             name += "(%d)" % int.from_bytes(payload[4:8], "big")
         if typ == 0:
@@ -420,6 +473,19 @@ def conditional_probes(site):
                          ("opera-msie6", b"Mozilla/4.0 (compatible; MSIE 6.0; Windows) Opera 9"),
                          ("short-msie", b"x MSIE 6."))
     ] + [
+        # Header blocks over a connection: nginx never refers to HPACK's
+        # dynamic table, and after a client's SETTINGS_HEADER_TABLE_SIZE
+        # (Chrome sends 65536) starts its next block with a size update to 0.
+        dict(name="tls-h2-three-requests", tls=True, alpn=["h2"], wait=SHORT_WAIT,
+             send=[h2_get(b"/robots.txt", streams=3)]),
+        dict(name="tls-h2-chrome-settings", tls=True, alpn=["h2"], wait=SHORT_WAIT,
+             send=[h2_get(b"/robots.txt", streams=2,
+                          settings=b"\x00\x01\x00\x01\x00\x00\x00\x02\x00\x00\x00\x00"
+                                   b"\x00\x04\x00\x60\x00\x00\x00\x06\x00\x04\x00\x00")]),
+        dict(name="tls-h2-404-412-301", tls=True, alpn=["h2"], wait=SHORT_WAIT,
+             send=[h2_get(b"/nothing", streams=1) + h2_get(b"/robots.txt", hpack(39, b'"x"'))[24 + 9:]
+                   .replace(b"\x00\x00\x00\x01", b"\x00\x00\x00\x03", 1)]),
+    ] + [
         # The same over HTTP/2 (HPACK literals with static-table names).
         dict(name="tls-h2-" + name, tls=True, alpn=["h2"], wait=SHORT_WAIT,
              send=[h2_get(b"/robots.txt", b"".join(hpack(i, v) for i, v in hdrs))])
@@ -572,18 +638,20 @@ def hpack(index, value):
     return b"\x0f" + bytes([index - 15, len(value)]) + value
 
 
-def h2_get(path, extra=b""):
-    """The client preface, an empty SETTINGS and a HEADERS frame for GET
+def h2_get(path, extra=b"", settings=b"", streams=1):
+    """The client preface, a SETTINGS frame (|settings|: its 6-byte
+    entries) and |streams| HEADERS frames (streams 1, 3, ...) for GET
     |path| (HPACK: static indexes and literals, no Huffman), plus |extra|
     header block bytes."""
     pre = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-    settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    sf = len(settings).to_bytes(3, "big") + b"\x04\x00\x00\x00\x00\x00" + settings
     hb = b"\x82\x87"  # :method GET, :scheme https
     hb += b"\x04" + bytes([len(path)]) + path if path != b"/" else b"\x84"
     hb += b"\x01\x09localhost"  # :authority, literal without indexing
     hb += extra
-    hdr = len(hb).to_bytes(3, "big") + b"\x01\x05" + b"\x00\x00\x00\x01" + hb
-    return pre + settings + hdr
+    hdrs = b"".join(len(hb).to_bytes(3, "big") + b"\x01\x05" + (2 * i + 1).to_bytes(4, "big") + hb
+                    for i in range(streams))
+    return pre + sf + hdrs
 
 
 # ---- servers -----------------------------------------------------------------
