@@ -1924,10 +1924,13 @@ static int handle_request(pt_decoy *d)
     if (d->host_in_uri.len && !valid_host(d->in + d->host_in_uri.off, d->host_in_uri.len)) {
         return fail_request(d, 400);
     }
-    if (!d->has_host && v11 && !d->host_in_uri.len) {
-        return fail_request(d, 400);
+    if (!d->has_host && v11) {
+        return fail_request(d, 400); /* even with a host in the URI */
     }
     if (d->has_te) {
+        if (!v11) {
+            return fail_request(d, 400); /* "HTTP/1.0 request with Transfer-Encoding" */
+        }
         if (d->has_cl) {
             return fail_request(d, 400);
         }

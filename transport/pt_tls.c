@@ -1496,7 +1496,9 @@ int pt_tls_server_ctx_new(pt_tls_server_ctx **out, const pt_tls_server_config *c
     }
     sc->base.refs = 1;
     sc->base.is_server = 1;
-    const char *alpn = cfg->alpn ? cfg->alpn : "h2,http/1.1";
+    /* nginx's list (NGX_HTTP_V2_ALPN_PROTO NGX_HTTP_ALPN_PROTOS): it also
+     * takes "http/1.0" and "http/0.9" (measured: probe tls-alpn-http10). */
+    const char *alpn = cfg->alpn ? cfg->alpn : "h2,http/1.1,http/1.0,http/0.9";
     if (!alpn_parse(sc->alpn, sizeof(sc->alpn), &sc->alpn_len, alpn)) {
         free(sc);
         return PT_ERR_CONFIG;

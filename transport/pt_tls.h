@@ -129,8 +129,9 @@ typedef struct pt_tls_server_config {
     const char *cert_file; /* PEM: leaf first, then intermediates */
     const char *key_file;  /* PEM private key */
     /* ALPN protocols the server accepts, in its order of preference,
-     * comma-separated. NULL means "h2,http/1.1"; "" disables ALPN. As in
-     * nginx: the first of ours the client offers wins; a client that offers
+     * comma-separated. NULL means nginx's "h2,http/1.1,http/1.0,http/0.9";
+     * "" disables ALPN. As in nginx: the first of ours the client offers
+     * wins; a client that offers
      * ALPN but none of ours gets a no_application_protocol alert; a client
      * that offers no ALPN gets none. */
     const char *alpn;

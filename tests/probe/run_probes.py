@@ -502,6 +502,65 @@ def conditional_probes(site):
                            ("ranges-3", ((50, b"bytes=0-9,20-29,40-49"),)),
                            ("ranges-big", ((50, b"bytes=0-0,5-"),)))
     ] + [
+        # Request-line and header oddities a scanner sends, each answered
+        # by nginx's parser in its own way.
+        dict(name="tls-odd-" + name, tls=True, send=[raw])
+        for name, raw in (
+            ("absolute-uri", b"GET https://localhost/robots.txt HTTP/1.1\r\nHost: x\r\n"
+                             b"Connection: close\r\n\r\n"),
+            ("absolute-uri-port", b"GET http://localhost:443/ HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            ("connect", b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
+            ("put", b"PUT /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n"
+                    b"Connection: close\r\n\r\nhi"),
+            ("delete", b"DELETE /robots.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            ("patch", b"PATCH / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            ("propfind", b"PROPFIND / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            ("trace", b"TRACE / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            ("http12", b"GET / HTTP/1.2\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            ("http20", b"GET / HTTP/2.0\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            ("http3", b"GET / HTTP/3.0\r\nHost: localhost\r\n\r\n"),
+            ("http-lower", b"GET / http/1.1\r\nHost: localhost\r\n\r\n"),
+            ("lf-only", b"GET /robots.txt HTTP/1.1\nHost: localhost\nConnection: close\n\n"),
+            ("obs-fold", b"GET / HTTP/1.1\r\nHost: localhost\r\nX-A: 1\r\n  continued\r\n"
+                         b"Connection: close\r\n\r\n"),
+            ("underscore", b"GET / HTTP/1.1\r\nHost: localhost\r\nX_Y: 1\r\nConnection: close\r\n\r\n"),
+            ("space-before-colon", b"GET / HTTP/1.1\r\nHost : localhost\r\nConnection: close\r\n\r\n"),
+            ("empty-host", b"GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n"),
+            ("host-dot", b"GET / HTTP/1.1\r\nHost: localhost.\r\nConnection: close\r\n\r\n"),
+            ("host-ipv6", b"GET / HTTP/1.1\r\nHost: [::1]:443\r\nConnection: close\r\n\r\n"),
+            ("host-slash", b"GET / HTTP/1.1\r\nHost: local/host\r\nConnection: close\r\n\r\n"),
+            ("cl-dup-same", b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\n"
+                            b"Content-Length: 1\r\nConnection: close\r\n\r\nx"),
+            ("cl-plus", b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: +1\r\n\r\nx"),
+            ("cl-huge", b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999999999999999999\r\n\r\n"),
+            ("te-gzip", b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            ("te-chunked", b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+                           b"Connection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            ("te-http10", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+            ("uri-nul", b"GET /%00 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            ("uri-dotdot-enc", b"GET /css/..%2frobots.txt HTTP/1.1\r\nHost: localhost\r\n"
+                               b"Connection: close\r\n\r\n"),
+            ("uri-double-slash", b"GET //robots.txt HTTP/1.1\r\nHost: localhost\r\n"
+                                 b"Connection: close\r\n\r\n"),
+            ("uri-query", b"GET /robots.txt?a=1&b=%zz HTTP/1.1\r\nHost: localhost\r\n"
+                          b"Connection: close\r\n\r\n"),
+            ("uri-fragment", b"GET /robots.txt#x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            ("uri-backslash", b"GET /css\\style.css HTTP/1.1\r\nHost: localhost\r\n"
+                              b"Connection: close\r\n\r\n"),
+            ("uri-space", b"GET /robots .txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            ("method-long", b"A" * 40 + b" / HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+            ("header-nul", b"GET / HTTP/1.1\r\nHost: localhost\r\nX-A: a\x00b\r\n\r\n"),
+            ("header-cr", b"GET / HTTP/1.1\r\nHost: localhost\r\nX-A: a\rb\r\n\r\n"),
+            ("upgrade-h2c", b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                            b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"),
+            ("upgrade-websocket", b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
+                                  b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"),
+            ("pipelined-3", b"GET /robots.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                            b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                            b"GET /nope HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        )
+    ] + [
         # nginx refuses some headers twice ("client sent duplicate header
         # line"), takes others.
         dict(name="tls-dup-" + h.decode().lower(), tls=True,
@@ -552,6 +611,12 @@ def probes(replay_msg, stale_msg, unknown_msg):
         dict(name="tls-nosni-get", tls=True, sni=None, send=[req]),
         dict(name="tls12-get", tls=True, tls12=True, send=[req]),
         dict(name="tls-alpn-unknown", tls=True, alpn=["foo/1"]),
+        dict(name="tls-alpn-http10", tls=True, alpn=["http/1.0"], send=[req]),
+        dict(name="tls-alpn-h1-only", tls=True, alpn=["http/1.1"], send=[req]),
+        dict(name="tls-alpn-spdy-h1", tls=True, alpn=["spdy/3.1", "http/1.1"], send=[req]),
+        dict(name="tls-alpn-h1-h2", tls=True, alpn=["http/1.1", "h2"], send=[req], wait=SHORT_WAIT),
+        dict(name="tls-sni-other", tls=True, sni="www.example.net", send=[req], wait=SHORT_WAIT),
+        dict(name="tls-sni-ip", tls=True, sni="127.0.0.1", send=[req], wait=SHORT_WAIT),
         dict(name="tls10-hello", tls=True, tls10=True),
         dict(name="tls-get-keepalive", tls=True, send=[req], wait=L),
         dict(name="tls-get-close", tls=True,
