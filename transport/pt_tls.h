@@ -131,9 +131,9 @@ typedef struct pt_tls_server_config {
     /* ALPN protocols the server accepts, in its order of preference,
      * comma-separated. NULL means nginx's "h2,http/1.1,http/1.0,http/0.9";
      * "" disables ALPN. As in nginx: the first of ours the client offers
-     * wins; a client that offers
-     * ALPN but none of ours gets a no_application_protocol alert; a client
-     * that offers no ALPN gets none. */
+     * wins; a client that offers ALPN but none of ours gets a
+     * no_application_protocol alert; a client that offers no ALPN gets
+     * none. */
     const char *alpn;
     /* 1: compress our certificate with brotli for clients that ask
      * (RFC 8879). nginx does not by default. */
