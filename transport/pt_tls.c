@@ -1520,6 +1520,23 @@ int pt_tls_server_ctx_new(pt_tls_server_ctx **out, const pt_tls_server_config *c
         err = PT_ERR_CRYPTO;
     }
     if (ok) {
+        /* TLS 1.2 as Debian's nginx: OpenSSL's "HIGH:!aNULL:!MD5" (nginx's
+         * default ssl_ciphers) in OpenSSL's order, less what BoringSSL lacks
+         * (DHE, CCM, ARIA, Camellia, CBC-SHA256/384), chosen in that order
+         * (ssl_prefer_server_ciphers on): a client that lists ChaCha20 or
+         * AES-128 first still gets AES-256-GCM, as from nginx (probes
+         * tls12-ciphers-*). TLS 1.3 suites are not configurable in BoringSSL:
+         * SECURITY.md R14. */
+        ok = SSL_CTX_set_strict_cipher_list(
+            ctx, "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+                 "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                 "ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA:"
+                 "ECDHE-RSA-AES128-SHA:AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA:"
+                 "AES128-SHA");
+        SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    }
+    if (ok) {
         if (sc->alpn_len) {
             SSL_CTX_set_alpn_select_cb(ctx, alpn_select, sc);
         }

@@ -298,6 +298,10 @@ def run_probe(port, probe):
                 ctx.maximum_version = ssl.TLSVersion.TLSv1
             if probe.get("alpn"):
                 ctx.set_alpn_protocols(probe["alpn"])
+            if probe.get("ciphers"):
+                ctx.set_ciphers(probe["ciphers"])
+            if probe.get("tls13_ciphers"):
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_3
             inc, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
             obj = ctx.wrap_bio(inc, outb, server_hostname=probe.get("sni", "localhost"))
             raw = []
@@ -615,6 +619,17 @@ def probes(replay_msg, stale_msg, unknown_msg):
         dict(name="tls-alpn-h1-only", tls=True, alpn=["http/1.1"], send=[req]),
         dict(name="tls-alpn-spdy-h1", tls=True, alpn=["spdy/3.1", "http/1.1"], send=[req]),
         dict(name="tls-alpn-h1-h2", tls=True, alpn=["http/1.1", "h2"], send=[req], wait=SHORT_WAIT),
+        # TLS 1.2 cipher choice (Debian: ssl_prefer_server_ciphers on, so the
+        # server's order decides) and suites the server has no key for.
+        dict(name="tls12-ciphers-chacha-first", tls=True, tls12=True, send=[req],
+             ciphers="ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                     "ECDHE-ECDSA-AES128-GCM-SHA256"),
+        dict(name="tls12-ciphers-cbc", tls=True, tls12=True, send=[req],
+             ciphers="ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA"),
+        dict(name="tls12-ciphers-rsa-only", tls=True, tls12=True, send=[req],
+             ciphers="ECDHE-RSA-AES128-GCM-SHA256:AES128-GCM-SHA256"),
+        dict(name="tls12-ciphers-aes256-first", tls=True, tls12=True, send=[req],
+             ciphers="ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256"),
         dict(name="tls-sni-other", tls=True, sni="www.example.net", send=[req], wait=SHORT_WAIT),
         dict(name="tls-sni-ip", tls=True, sni="127.0.0.1", send=[req], wait=SHORT_WAIT),
         dict(name="tls10-hello", tls=True, tls10=True),
