@@ -195,6 +195,13 @@ struct pt_decoy {
     int32_t h2_busy;
     h2_stream *h2_queue, *h2_queue_tail;
     size_t h2_out_skip;        /* bytes of a frame nghttp2 is still handing out */
+    /* Input is given to nghttp2 one frame at a time (h2_process): the
+     * client preface still to come, then the current frame's header bytes
+     * so far and the payload bytes still to come. */
+    size_t h2_preface_left;
+    uint8_t h2_hdr[9];
+    size_t h2_hdr_got, h2_payload_left;
+    int h2_skip; /* the current frame is dropped (h2_ignored) */
 };
 
 /* nginx's ngx_next_temp_number: one counter per process (one loop). */
@@ -2881,15 +2888,78 @@ static void h2_goaway_close(pt_decoy *d, uint32_t code)
     set_close(d, PT_DECOY_CLOSE);
 }
 
+/* h2_ignored: frames nginx reads and drops where nghttp2 would end the
+ * connection (measured, probes tls-h2f-*): DATA and RST_STREAM for a stream
+ * that is not open ("unknown http2 stream": skipped), and a well-formed
+ * GOAWAY from the client (logged, nothing else). */
+static int h2_ignored(pt_decoy *d)
+{
+    const uint8_t *h = d->h2_hdr;
+    size_t flen = (size_t)h[0] << 16 | (size_t)h[1] << 8 | h[2];
+    int32_t sid = (int32_t)(((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 8 |
+                             h[8]) & 0x7fffffffu);
+    switch (h[3]) {
+    case NGHTTP2_DATA:
+        return sid != 0 && !nghttp2_session_get_stream_user_data(d->h2, sid);
+    case NGHTTP2_RST_STREAM:
+        return sid != 0 && flen == 4 && !nghttp2_session_get_stream_user_data(d->h2, sid);
+    case NGHTTP2_GOAWAY:
+        return sid == 0 && flen >= 8;
+    default:
+        return 0;
+    }
+}
+
 static int h2_process(pt_decoy *d, const uint8_t *in, size_t len, uint64_t now)
 {
-    ssize_t n = nghttp2_session_mem_recv(d->h2, in, len);
-    if (n < 0) {
-        /* nginx: GOAWAY PROTOCOL_ERROR and close */
-        h2_goaway_close(d, NGHTTP2_PROTOCOL_ERROR);
-        return PT_ERR_OK;
+    /* nginx answers each frame before it reads the next (a SETTINGS ACK
+     * goes out before the GOAWAY that a bad next frame brings); nghttp2
+     * given a whole read would act on it all first. So: frame by frame,
+     * flushing after each; frame headers are gathered first, to drop what
+     * nginx drops (h2_ignored). */
+    int rc = PT_ERR_OK;
+    while (len > 0 && rc == PT_ERR_OK) {
+        const uint8_t *feed = in;
+        size_t k, nfeed;
+        int ends = 0;
+        if (d->h2_preface_left) {
+            k = nfeed = len < d->h2_preface_left ? len : d->h2_preface_left;
+            d->h2_preface_left -= k;
+            ends = d->h2_preface_left == 0;
+        } else if (d->h2_hdr_got < 9) {
+            k = 9 - d->h2_hdr_got < len ? 9 - d->h2_hdr_got : len;
+            memcpy(d->h2_hdr + d->h2_hdr_got, in, k);
+            d->h2_hdr_got += k;
+            nfeed = 0;
+            if (d->h2_hdr_got == 9) {
+                d->h2_payload_left =
+                    (size_t)d->h2_hdr[0] << 16 | (size_t)d->h2_hdr[1] << 8 | d->h2_hdr[2];
+                d->h2_skip = h2_ignored(d);
+                feed = d->h2_hdr;
+                nfeed = d->h2_skip ? 0 : 9;
+                ends = d->h2_payload_left == 0;
+            }
+        } else {
+            k = len < d->h2_payload_left ? len : d->h2_payload_left;
+            d->h2_payload_left -= k;
+            nfeed = d->h2_skip ? 0 : k;
+            ends = d->h2_payload_left == 0;
+        }
+        if (nfeed && nghttp2_session_mem_recv(d->h2, feed, nfeed) < 0) {
+            /* nginx: GOAWAY PROTOCOL_ERROR and close */
+            h2_goaway_close(d, NGHTTP2_PROTOCOL_ERROR);
+            return PT_ERR_OK;
+        }
+        in += k;
+        len -= k;
+        if (ends) {
+            d->h2_hdr_got = 0; /* (also right after the preface: 0 already) */
+            rc = h2_flush(d);
+        }
     }
-    int rc = h2_flush(d);
+    if (rc == PT_ERR_OK) {
+        rc = h2_flush(d);
+    }
     if (!nghttp2_session_want_read(d->h2) && !nghttp2_session_want_write(d->h2)) {
         set_close(d, PT_DECOY_CLOSE);
         return rc;
@@ -2926,6 +2996,7 @@ int pt_decoy_new(pt_decoy **out, const pt_decoy_config *cfg, pt_decoy_proto prot
     d->deadline = start_ms + cfg->client_header_timeout_ms;
     if (proto == PT_DECOY_HTTP2) {
         set_state(d, D_H2);
+        d->h2_preface_left = 24; /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
         if (h2_start(d) != PT_ERR_OK || h2_flush(d) != PT_ERR_OK) {
             pt_decoy_free(d);
             return PT_ERR_NOMEM;

@@ -490,6 +490,29 @@ def conditional_probes(site):
              send=[h2_get(b"/nothing", streams=1) + h2_get(b"/robots.txt", hpack(39, b'"x"'))[24 + 9:]
                    .replace(b"\x00\x00\x00\x01", b"\x00\x00\x00\x03", 1)]),
     ] + [
+        # HTTP/2 frame-level probes: nginx's reactions to frames a scanner
+        # sends (PING, odd SETTINGS, stream errors, unknown types).
+        dict(name="tls-h2f-" + name, tls=True, alpn=["h2"], wait=SHORT_WAIT,
+             send=[H2_PRE + H2_SETTINGS0 + frames])
+        for name, frames in (
+            ("ping", b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678"),
+            ("ping-stream1", b"\x00\x00\x08\x06\x00\x00\x00\x00\x01" + b"12345678"),
+            ("ping-short", b"\x00\x00\x04\x06\x00\x00\x00\x00\x00" + b"1234"),
+            ("settings-bad-len", b"\x00\x00\x05\x04\x00\x00\x00\x00\x00" + b"\x00" * 5),
+            ("settings-push1", b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x01"),
+            ("settings-window-huge", b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x04\x80\x00\x00\x00"),
+            ("settings-frame-small", b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x05\x00\x00\x10\x00"),
+            ("window-update-0", b"\x00\x00\x04\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
+            ("rst-idle", b"\x00\x00\x04\x03\x00\x00\x00\x00\x01\x00\x00\x00\x08"),
+            ("data-idle", b"\x00\x00\x02\x00\x01\x00\x00\x00\x01hi"),
+            ("unknown-type", b"\x00\x00\x03\xfa\x00\x00\x00\x00\x00abc"),
+            ("goaway", b"\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
+            ("priority", b"\x00\x00\x05\x02\x00\x00\x00\x00\x03\x00\x00\x00\x00\x10"),
+            ("headers-even", H2_HDR_GET.replace(b"\x00\x00\x00\x01", b"\x00\x00\x00\x02", 1)),
+            ("continuation-alone", b"\x00\x00\x01\x09\x04\x00\x00\x00\x01\x84"),
+            ("headers-no-end", H2_HDR_GET.replace(b"\x01\x05", b"\x01\x01", 1)),
+        )
+    ] + [
         # The same over HTTP/2 (HPACK literals with static-table names).
         dict(name="tls-h2-" + name, tls=True, alpn=["h2"], wait=SHORT_WAIT,
              send=[h2_get(b"/robots.txt", b"".join(hpack(i, v) for i, v in hdrs))])
@@ -709,6 +732,12 @@ def probes(replay_msg, stale_msg, unknown_msg):
     # Whether the random bytes start with a TLS-looking byte decides
     # nginx's path; the seeds above were chosen to cover both.
     return ps
+
+
+H2_PRE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_SETTINGS0 = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+# HEADERS (END_STREAM, END_HEADERS) on stream 1: GET /robots.txt
+H2_HDR_GET = b"\x00\x00\x19\x01\x05\x00\x00\x00\x01\x82\x87\x04\x0b/robots.txt\x01\x09localhost"
 
 
 def hpack(index, value):
