@@ -94,11 +94,12 @@ typedef struct span {
 
 /* Request headers nginx 1.22 takes at most once
  * (ngx_http_process_unique_header_line: "client sent duplicate header
- * line", 400), besides Host, Content-Length and Transfer-Encoding which the
- * parser checks itself; the probe suite checks the list against nginx. */
-static const char *const kUnique[] = {"if-modified-since", "if-unmodified-since", "if-match",
-                                      "if-none-match",     "if-range",            "expect",
-                                      "authorization",     "content-range"};
+ * line", 400), besides Host ("duplicate host header", checked with its
+ * value); the probe suite checks the list against nginx. */
+static const char *const kUnique[] = {
+    "if-modified-since", "if-unmodified-since", "if-match",       "if-none-match",
+    "if-range",          "expect",              "authorization",  "content-range",
+    "content-length",    "transfer-encoding"};
 
 /* unique_bit: the bit of header |name| in kUnique, 0 if not there. */
 static unsigned unique_bit(const uint8_t *name, size_t n)
@@ -157,7 +158,7 @@ struct pt_decoy {
     size_t line_start, name_end, value_start, value_end;
     int invalid_header;
     /* headers that matter */
-    span host, connection, te, range, ims, inm, if_range, accept_encoding, if_match, iums;
+    span host, connection, te, range, ims, inm, if_range, accept_encoding, if_match, iums, cl;
     int has_host, has_cl, has_te, has_range, has_ims, has_inm, has_if_range, has_ae, has_via;
     int has_if_match, has_iums;
     unsigned seen_unique; /* UQ_* bits: headers nginx takes once */
@@ -165,6 +166,12 @@ struct pt_decoy {
     int has_ua, ua_pad, msie6; /* the first User-Agent (user_agent_flags) */
     int gzip_ok; /* this request may get a gzipped answer (nginx `gzip on`) */
     uint64_t content_length;
+    /* A body still to come after the answer is read and dropped under
+     * nginx's lingering timers (ngx_http_finalize_connection with
+     * discard_body: lingering_timeout 5 s between reads, lingering_time 30 s
+     * in all); when they run out the connection closes quietly. */
+    int body_too_large; /* the answer was 413 */
+    uint64_t linger_until;
 
     /* body discard */
     uint64_t body_left;
@@ -222,7 +229,6 @@ void pt_decoy_config_default(pt_decoy_config *cfg)
     cfg->port = 443;
     cfg->client_header_timeout_ms = 60000;
     cfg->keepalive_timeout_ms = 75000;
-    cfg->client_body_timeout_ms = 60000;
 }
 
 /* ---- output --------------------------------------------------------------- */
@@ -1116,57 +1122,41 @@ static int header_done(pt_decoy *d)
         d->host = val;
     } else if (span_eq(d, name, "Connection")) {
         d->connection = val;
-    } else if (span_eq(d, name, "Content-Length")) {
-        if (d->has_cl) {
-            return 400;
-        }
-        uint64_t v = 0;
-        if (val.len == 0 || val.len > 18) {
-            return 400;
-        }
-        for (size_t i = 0; i < val.len; i++) {
-            uint8_t c = d->in[val.off + i];
-            if (c < '0' || c > '9') {
-                return 400;
-            }
-            v = v * 10 + (c - '0');
-        }
-        d->has_cl = 1;
-        d->content_length = v;
-    } else if (span_eq(d, name, "Transfer-Encoding")) {
-        if (d->has_te) {
-            return 400;
-        }
-        d->has_te = 1;
-        d->te = val;
-    } else if (span_eq(d, name, "Range")) {
-        d->has_range = 1;
-        d->range = val;
-    } else if (span_eq(d, name, "If-Modified-Since")) {
-        d->has_ims = 1;
-        d->ims = val;
-    } else if (span_eq(d, name, "If-None-Match")) {
-        d->has_inm = 1;
-        d->inm = val;
-    } else if (span_eq(d, name, "Accept-Encoding")) {
-        d->has_ae = 1;
-        d->accept_encoding = val;
     } else if (span_eq(d, name, "Via")) {
         d->has_via = 1;
-    } else if (span_eq(d, name, "If-Range")) {
-        d->has_if_range = 1;
-        d->if_range = val;
-    } else if (span_eq(d, name, "If-Match")) {
-        d->has_if_match = 1;
-        d->if_match = val;
-    } else if (span_eq(d, name, "If-Unmodified-Since")) {
-        d->has_iums = 1;
-        d->iums = val;
     } else if (span_eq(d, name, "Expect")) {
         d->expect_100 = span_eq(d, val, "100-continue"); /* ngx_http_test_expect */
     } else if (span_eq(d, name, "User-Agent") && !d->has_ua) {
         d->has_ua = 1;
         user_agent_flags(d->in + val.off, val.len, &d->ua_pad, &d->msie6);
+    } else {
+        /* The headers whose value we keep: the first of each, as nginx
+         * 1.22's ngx_http_process_header_line (Content-Length is read once
+         * all headers are in, as nginx does) */
+        static const struct {
+            const char *name;
+            size_t val_at, has_at;
+        } kKept[] = {
+#define KEPT(n, v, h) {n, offsetof(pt_decoy, v), offsetof(pt_decoy, h)}
+            KEPT("Content-Length", cl, has_cl),
+            KEPT("Transfer-Encoding", te, has_te),
+            KEPT("Range", range, has_range),
+            KEPT("If-Modified-Since", ims, has_ims),
+            KEPT("If-None-Match", inm, has_inm),
+            KEPT("Accept-Encoding", accept_encoding, has_ae),
+            KEPT("If-Range", if_range, has_if_range),
+            KEPT("If-Match", if_match, has_if_match),
+            KEPT("If-Unmodified-Since", iums, has_iums),
+#undef KEPT
+        };
+        for (size_t i = 0; i < sizeof(kKept) / sizeof(kKept[0]); i++) {
+            int *has = (int *)(void *)((char *)d + kKept[i].has_at);
+            if (span_eq(d, name, kKept[i].name) && !*has) {
+                *has = 1;
+                *(span *)(void *)((char *)d + kKept[i].val_at) = val;
+                break;
+            }
+        }
     }
     return 0;
 }
@@ -1934,6 +1924,22 @@ static int handle_request(pt_decoy *d)
     if (!d->has_host && v11) {
         return fail_request(d, 400); /* even with a host in the URI */
     }
+    if (d->has_cl) {
+        /* ngx_atoof: digits only, at most 2^63 - 1 */
+        const uint64_t max = INT64_MAX, cutoff = max / 10, cutlim = max % 10;
+        uint64_t v = 0;
+        for (size_t i = 0; i < d->cl.len; i++) {
+            uint8_t c = d->in[d->cl.off + i];
+            if (c < '0' || c > '9' || (v >= cutoff && (v > cutoff || (uint64_t)(c - '0') > cutlim))) {
+                return fail_request(d, 400); /* "client sent invalid Content-Length" */
+            }
+            v = v * 10 + (uint64_t)(c - '0');
+        }
+        if (d->cl.len == 0) {
+            return fail_request(d, 400);
+        }
+        d->content_length = v;
+    }
     if (d->has_te) {
         if (!v11) {
             return fail_request(d, 400); /* "HTTP/1.0 request with Transfer-Encoding" */
@@ -2003,6 +2009,12 @@ static int handle_request(pt_decoy *d)
     }
     q.expect_100 = v11 && d->expect_100;
     q.gzip_ok = d->gzip_ok;
+    if (d->has_cl && d->content_length > 1024 * 1024) {
+        /* client_max_body_size 1m, checked when the location is found,
+         * before any handler: "client intended to send too large body" */
+        d->body_too_large = 1;
+        return fail_request(d, 413);
+    }
     served s;
     serve_path(d, &q, &s);
     int rc = send_served(d, &q, &s);
@@ -2175,14 +2187,26 @@ static int h1_process(pt_decoy *d, uint64_t now)
             d->chunked = 0;
             d->ch_state = 0;
             d->ch_size = 0;
+            d->body_too_large = 0;
             rc = handle_request(d);
+            if (d->body_too_large) {
+                /* the 413 is out; drop the body while nginx would */
+                d->close_how = PT_DECOY_OPEN; /* fail_request closed: not yet */
+                d->body_left = d->content_length;
+                set_state(d, D_BODY);
+                d->linger_until = now + 30000;
+                d->deadline = now + 5000;
+                d->quiet_timeout = 1;
+                continue;
+            }
             if (d->close_how != PT_DECOY_OPEN) {
                 break;
             }
             d->body_left = d->has_cl ? d->content_length : 0;
             if (d->body_left || d->chunked) {
                 set_state(d, D_BODY);
-                d->deadline = now + d->cfg.client_body_timeout_ms;
+                d->linger_until = now + 30000;
+                d->deadline = now + 5000;
                 d->quiet_timeout = 1;
             } else {
                 after_request(d, now);
@@ -2197,6 +2221,8 @@ static int h1_process(pt_decoy *d, uint64_t now)
             }
             if (r == 0) {
                 /* all input consumed */
+                uint64_t t = now + 5000;
+                d->deadline = t < d->linger_until ? t : d->linger_until;
                 d->in_len = d->pos = d->req_start = 0;
                 /* keep the parsed head? It is no longer needed. */
                 break;

@@ -63,7 +63,9 @@ typedef struct pt_decoy_config {
     uint16_t port;                     /* our TLS port, for absolute redirects (443 is implied) */
     uint64_t client_header_timeout_ms; /* 60000 */
     uint64_t keepalive_timeout_ms;     /* 75000 */
-    uint64_t client_body_timeout_ms;   /* 60000 */
+    /* (A body after the answer is dropped under nginx's lingering timers,
+     * 5 s between reads and 30 s in all, not client_body_timeout: nginx
+     * has finalized the request by then.) */
     /* PT_DECOY_HTTP2 only: 1 when nginx's HTTP/2 server preface (SETTINGS,
      * WINDOW_UPDATE: pt_hs_h2_preface, PROTOCOL.md §5.3) already went to
      * the client before the engine took over. The engine then does not send
