@@ -121,7 +121,7 @@ typedef struct h2_stream {
     char range[256], inm[256], ims[64], if_range[128], ae[256], if_match[256], iums[64];
     size_t range_len, inm_len, ims_len, if_range_len, ae_len, if_match_len, iums_len;
     int has_range, has_inm, has_ims, has_if_range, has_ae, has_if_match, has_iums, bad;
-    unsigned seen_unique; /* UQ_* bits: headers nginx takes once */
+    unsigned seen_unique; /* unique_bit() of each header seen (kUnique) */
     int has_ua, ua_pad, msie6; /* the first user-agent (user_agent_flags) */
     size_t splits[16];         /* body offsets where a DATA frame must end */
     int nsplits;
@@ -161,7 +161,7 @@ struct pt_decoy {
     span host, connection, te, range, ims, inm, if_range, accept_encoding, if_match, iums, cl;
     int has_host, has_cl, has_te, has_range, has_ims, has_inm, has_if_range, has_ae, has_via;
     int has_if_match, has_iums;
-    unsigned seen_unique; /* UQ_* bits: headers nginx takes once */
+    unsigned seen_unique; /* unique_bit() of each header seen (kUnique) */
     int expect_100;       /* "Expect: 100-continue" */
     int has_ua, ua_pad, msie6; /* the first User-Agent (user_agent_flags) */
     int gzip_ok; /* this request may get a gzipped answer (nginx `gzip on`) */
@@ -2812,7 +2812,6 @@ static int h2_start(pt_decoy *d)
  * a state nobody knows: PT_ERR_PROTO ends the connection instead. */
 static int h2_out(pt_decoy *d, const uint8_t *p, size_t n)
 {
-    int rc_out;
     while (n > 0) {
         if (d->h2_out_skip) {
             size_t k = d->h2_out_skip < n ? d->h2_out_skip : n;
@@ -2849,7 +2848,7 @@ static int h2_out(pt_decoy *d, const uint8_t *p, size_t n)
         hdr[0] = (uint8_t)(hb->len >> 16);
         hdr[1] = (uint8_t)(hb->len >> 8);
         hdr[2] = (uint8_t)hb->len;
-        rc_out = out_add(d, hdr, 9) != PT_ERR_OK || out_add(d, hb->data, hb->len) != PT_ERR_OK;
+        int rc_out = out_add(d, hdr, 9) != PT_ERR_OK || out_add(d, hb->data, hb->len) != PT_ERR_OK;
         free(hb);
         if (rc_out) {
             return PT_ERR_NOMEM;
